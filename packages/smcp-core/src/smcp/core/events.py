@@ -1,0 +1,154 @@
+"""Every SMCP event and the one table that says how each is handled.
+
+Server, Agent and Computer all read :data:`EVENTS` instead of repeating rules: which model
+validates the request, which model the reply has, which role may send it, how it is
+acknowledged and which notification it triggers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal
+
+from pydantic import BaseModel
+
+from smcp.core import models as m
+from smcp.core.models.office import Role
+
+__all__ = [
+    "EVENTS",
+    "NAMESPACE",
+    "AckKind",
+    "ClientEvent",
+    "EventSpec",
+    "NotifyEvent",
+    "ServerEvent",
+    "TimeoutClass",
+    "event_spec",
+]
+
+#: The Socket.IO namespace every SMCP event travels on.
+NAMESPACE = "/smcp"
+
+
+class ClientEvent(StrEnum):
+    """Agent → Server → one Computer; always acknowledged with one object."""
+
+    TOOL_CALL = "client:tool_call"
+    GET_TOOLS = "client:get_tools"
+    GET_CONFIG = "client:get_config"
+    GET_DESKTOP = "client:get_desktop"
+    GET_RESOURCES = "client:get_resources"
+    GET_SKILLS = "client:get_skills"
+    GET_SKILL = "client:get_skill"
+    GET_BLOB = "client:get_blob"
+    PUT_BLOB = "client:put_blob"
+
+
+class ServerEvent(StrEnum):
+    """Client → Server."""
+
+    JOIN_OFFICE = "server:join_office"
+    LEAVE_OFFICE = "server:leave_office"
+    LIST_ROOM = "server:list_room"
+    UPDATE_CONFIG = "server:update_config"
+    UPDATE_TOOL_LIST = "server:update_tool_list"
+    UPDATE_DESKTOP = "server:update_desktop"
+    UPDATE_SKILLS = "server:update_skills"
+    TOOL_CALL_CANCEL = "server:tool_call_cancel"
+
+
+class NotifyEvent(StrEnum):
+    """Server → office members; never acknowledged."""
+
+    ENTER_OFFICE = "notify:enter_office"
+    LEAVE_OFFICE = "notify:leave_office"
+    UPDATE_CONFIG = "notify:update_config"
+    UPDATE_TOOL_LIST = "notify:update_tool_list"
+    UPDATE_DESKTOP = "notify:update_desktop"
+    UPDATE_SKILLS = "notify:update_skills"
+    TOOL_CALL_CANCEL = "notify:tool_call_cancel"
+
+
+#: ``object``: one ack argument (reply model or ErrorPayload); ``pair``: ``[ok, error]``;
+#: ``none``: no reply (an empty ack if the sender asked for one).
+AckKind = Literal["object", "pair", "none"]
+#: Which relay deadline applies: a tool call's own timeout plus grace, or the default one.
+TimeoutClass = Literal["tool_call", "default"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    name: str
+    request: type[BaseModel] | None
+    reply: type[BaseModel] | None
+    #: Roles allowed to send it; ``None`` means any authenticated connection.
+    senders: frozenset[Role] | None
+    ack: AckKind
+    #: The ``notify:*`` event it fans out to the sender's office, if any.
+    notifies: NotifyEvent | None = None
+    timeout: TimeoutClass | None = None
+    #: Protocol version that introduced it.
+    since: str = "0.1.0"
+
+    @property
+    def is_client_request(self) -> bool:
+        return self.name.startswith("client:")
+
+
+_AGENT = frozenset({Role.AGENT})
+_COMPUTER = frozenset({Role.COMPUTER})
+
+
+def _client(
+    event: ClientEvent, req: type[BaseModel], ret: type[BaseModel], since: str = "0.1.0"
+) -> EventSpec:
+    kind: TimeoutClass = "tool_call" if event is ClientEvent.TOOL_CALL else "default"
+    return EventSpec(event.value, req, ret, _AGENT, "object", timeout=kind, since=since)
+
+
+def _update(event: ServerEvent, notify: NotifyEvent, since: str = "0.1.0") -> EventSpec:
+    return EventSpec(event.value, m.UpdateComputerConfigReq, None, _COMPUTER, "none", notify, since=since)
+
+
+_TABLE: tuple[EventSpec, ...] = (
+    # tool_call replies are MCP CallToolResult objects, forwarded verbatim: no reply model.
+    EventSpec(
+        ClientEvent.TOOL_CALL.value, m.ToolCallReq, None, _AGENT, "object", timeout="tool_call"
+    ),
+    _client(ClientEvent.GET_TOOLS, m.GetToolsReq, m.GetToolsRet),
+    _client(ClientEvent.GET_CONFIG, m.GetComputerConfigReq, m.GetComputerConfigRet),
+    _client(ClientEvent.GET_DESKTOP, m.GetDesktopReq, m.GetDesktopRet),
+    _client(ClientEvent.GET_RESOURCES, m.GetResourcesReq, m.GetResourcesRet, "0.2.0"),
+    _client(ClientEvent.GET_SKILLS, m.GetSkillsReq, m.GetSkillsRet, "0.2.1"),
+    _client(ClientEvent.GET_SKILL, m.GetSkillReq, m.GetSkillRet, "0.2.1"),
+    _client(ClientEvent.GET_BLOB, m.GetBlobReq, m.GetBlobRet, "0.2.1"),
+    _client(ClientEvent.PUT_BLOB, m.PutBlobReq, m.PutBlobRet, "0.4.0"),
+    EventSpec(ServerEvent.JOIN_OFFICE.value, m.EnterOfficeReq, None, None, "pair", NotifyEvent.ENTER_OFFICE),
+    EventSpec(ServerEvent.LEAVE_OFFICE.value, m.LeaveOfficeReq, None, None, "pair", NotifyEvent.LEAVE_OFFICE),
+    EventSpec(ServerEvent.LIST_ROOM.value, m.ListRoomReq, m.ListRoomRet, None, "object"),
+    _update(ServerEvent.UPDATE_CONFIG, NotifyEvent.UPDATE_CONFIG),
+    _update(ServerEvent.UPDATE_TOOL_LIST, NotifyEvent.UPDATE_TOOL_LIST),
+    _update(ServerEvent.UPDATE_DESKTOP, NotifyEvent.UPDATE_DESKTOP, "0.2.0"),
+    _update(ServerEvent.UPDATE_SKILLS, NotifyEvent.UPDATE_SKILLS, "0.2.1"),
+    EventSpec(
+        ServerEvent.TOOL_CALL_CANCEL.value, m.ToolCallCancelReq, None, _AGENT, "none", NotifyEvent.TOOL_CALL_CANCEL
+    ),
+    EventSpec(NotifyEvent.ENTER_OFFICE.value, m.OfficeNotification, None, frozenset(), "none"),
+    EventSpec(NotifyEvent.LEAVE_OFFICE.value, m.OfficeNotification, None, frozenset(), "none"),
+    EventSpec(NotifyEvent.UPDATE_CONFIG.value, m.UpdateNotification, None, frozenset(), "none"),
+    EventSpec(NotifyEvent.UPDATE_TOOL_LIST.value, m.UpdateNotification, None, frozenset(), "none"),
+    EventSpec(NotifyEvent.UPDATE_DESKTOP.value, m.UpdateNotification, None, frozenset(), "none"),
+    EventSpec(NotifyEvent.UPDATE_SKILLS.value, m.UpdateNotification, None, frozenset(), "none"),
+    EventSpec(NotifyEvent.TOOL_CALL_CANCEL.value, m.CancelNotification, None, frozenset(), "none"),
+)
+
+#: Event name → its spec. Read-only.
+EVENTS: MappingProxyType[str, EventSpec] = MappingProxyType({spec.name: spec for spec in _TABLE})
+
+
+def event_spec(name: str) -> EventSpec | None:
+    """The spec of ``name``, or ``None`` for an event SMCP does not define."""
+    return EVENTS.get(name)
