@@ -9,7 +9,7 @@ Modules: :mod:`~smcp.core.events` (event names and the event table), :mod:`~smcp
 from smcp.core._version import __version__
 from smcp.core.errors import ErrorCode, SMCPError, error_from_payload
 from smcp.core.events import EVENTS, NAMESPACE, ClientEvent, EventSpec, NotifyEvent, ServerEvent
-from smcp.core.models import Role
+from smcp.core.roles import Role
 from smcp.core.versioning import PROTOCOL_VERSION
 
 __all__ = [

@@ -7,15 +7,16 @@ acknowledged and which notification it triggers.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel
+from smcp.core.roles import Role
 
-from smcp.core import models as m
-from smcp.core.models.office import Role
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 __all__ = [
     "EVENTS",
@@ -79,11 +80,22 @@ AckKind = Literal["object", "pair", "none"]
 TimeoutClass = Literal["tool_call", "default"]
 
 
+def _model(name: str | None) -> type[BaseModel] | None:
+    # Models are imported on first use: importing the table must not build pydantic classes.
+    if name is None:
+        return None
+    model: type[BaseModel] = getattr(importlib.import_module("smcp.core.models"), name)
+    return model
+
+
 @dataclass(frozen=True, slots=True)
 class EventSpec:
+    """How one event is handled. ``request_model``/``reply_model`` name classes in
+    :mod:`smcp.core.models`; :attr:`request` and :attr:`reply` resolve them."""
+
     name: str
-    request: type[BaseModel] | None
-    reply: type[BaseModel] | None
+    request_model: str | None
+    reply_model: str | None
     #: Roles allowed to send it; ``None`` means any authenticated connection.
     senders: frozenset[Role] | None
     ack: AckKind
@@ -94,6 +106,14 @@ class EventSpec:
     since: str = "0.1.0"
 
     @property
+    def request(self) -> type[BaseModel] | None:
+        return _model(self.request_model)
+
+    @property
+    def reply(self) -> type[BaseModel] | None:
+        return _model(self.reply_model)
+
+    @property
     def is_client_request(self) -> bool:
         return self.name.startswith("client:")
 
@@ -102,47 +122,45 @@ _AGENT = frozenset({Role.AGENT})
 _COMPUTER = frozenset({Role.COMPUTER})
 
 
-def _client(
-    event: ClientEvent, req: type[BaseModel], ret: type[BaseModel], since: str = "0.1.0"
-) -> EventSpec:
+def _client(event: ClientEvent, req: str, ret: str, since: str = "0.1.0") -> EventSpec:
     kind: TimeoutClass = "tool_call" if event is ClientEvent.TOOL_CALL else "default"
     return EventSpec(event.value, req, ret, _AGENT, "object", timeout=kind, since=since)
 
 
 def _update(event: ServerEvent, notify: NotifyEvent, since: str = "0.1.0") -> EventSpec:
-    return EventSpec(event.value, m.UpdateComputerConfigReq, None, _COMPUTER, "none", notify, since=since)
+    return EventSpec(event.value, "UpdateComputerConfigReq", None, _COMPUTER, "none", notify, since=since)
 
 
 _TABLE: tuple[EventSpec, ...] = (
     # tool_call replies are MCP CallToolResult objects, forwarded verbatim: no reply model.
     EventSpec(
-        ClientEvent.TOOL_CALL.value, m.ToolCallReq, None, _AGENT, "object", timeout="tool_call"
+        ClientEvent.TOOL_CALL.value, "ToolCallReq", None, _AGENT, "object", timeout="tool_call"
     ),
-    _client(ClientEvent.GET_TOOLS, m.GetToolsReq, m.GetToolsRet),
-    _client(ClientEvent.GET_CONFIG, m.GetComputerConfigReq, m.GetComputerConfigRet),
-    _client(ClientEvent.GET_DESKTOP, m.GetDesktopReq, m.GetDesktopRet),
-    _client(ClientEvent.GET_RESOURCES, m.GetResourcesReq, m.GetResourcesRet, "0.2.0"),
-    _client(ClientEvent.GET_SKILLS, m.GetSkillsReq, m.GetSkillsRet, "0.2.1"),
-    _client(ClientEvent.GET_SKILL, m.GetSkillReq, m.GetSkillRet, "0.2.1"),
-    _client(ClientEvent.GET_BLOB, m.GetBlobReq, m.GetBlobRet, "0.2.1"),
-    _client(ClientEvent.PUT_BLOB, m.PutBlobReq, m.PutBlobRet, "0.4.0"),
-    EventSpec(ServerEvent.JOIN_OFFICE.value, m.EnterOfficeReq, None, None, "pair", NotifyEvent.ENTER_OFFICE),
-    EventSpec(ServerEvent.LEAVE_OFFICE.value, m.LeaveOfficeReq, None, None, "pair", NotifyEvent.LEAVE_OFFICE),
-    EventSpec(ServerEvent.LIST_ROOM.value, m.ListRoomReq, m.ListRoomRet, None, "object"),
+    _client(ClientEvent.GET_TOOLS, "GetToolsReq", "GetToolsRet"),
+    _client(ClientEvent.GET_CONFIG, "GetComputerConfigReq", "GetComputerConfigRet"),
+    _client(ClientEvent.GET_DESKTOP, "GetDesktopReq", "GetDesktopRet"),
+    _client(ClientEvent.GET_RESOURCES, "GetResourcesReq", "GetResourcesRet", "0.2.0"),
+    _client(ClientEvent.GET_SKILLS, "GetSkillsReq", "GetSkillsRet", "0.2.1"),
+    _client(ClientEvent.GET_SKILL, "GetSkillReq", "GetSkillRet", "0.2.1"),
+    _client(ClientEvent.GET_BLOB, "GetBlobReq", "GetBlobRet", "0.2.1"),
+    _client(ClientEvent.PUT_BLOB, "PutBlobReq", "PutBlobRet", "0.4.0"),
+    EventSpec(ServerEvent.JOIN_OFFICE.value, "EnterOfficeReq", None, None, "pair", NotifyEvent.ENTER_OFFICE),
+    EventSpec(ServerEvent.LEAVE_OFFICE.value, "LeaveOfficeReq", None, None, "pair", NotifyEvent.LEAVE_OFFICE),
+    EventSpec(ServerEvent.LIST_ROOM.value, "ListRoomReq", "ListRoomRet", None, "object"),
     _update(ServerEvent.UPDATE_CONFIG, NotifyEvent.UPDATE_CONFIG),
     _update(ServerEvent.UPDATE_TOOL_LIST, NotifyEvent.UPDATE_TOOL_LIST),
     _update(ServerEvent.UPDATE_DESKTOP, NotifyEvent.UPDATE_DESKTOP, "0.2.0"),
     _update(ServerEvent.UPDATE_SKILLS, NotifyEvent.UPDATE_SKILLS, "0.2.1"),
     EventSpec(
-        ServerEvent.TOOL_CALL_CANCEL.value, m.ToolCallCancelReq, None, _AGENT, "none", NotifyEvent.TOOL_CALL_CANCEL
+        ServerEvent.TOOL_CALL_CANCEL.value, "ToolCallCancelReq", None, _AGENT, "none", NotifyEvent.TOOL_CALL_CANCEL
     ),
-    EventSpec(NotifyEvent.ENTER_OFFICE.value, m.OfficeNotification, None, frozenset(), "none"),
-    EventSpec(NotifyEvent.LEAVE_OFFICE.value, m.OfficeNotification, None, frozenset(), "none"),
-    EventSpec(NotifyEvent.UPDATE_CONFIG.value, m.UpdateNotification, None, frozenset(), "none"),
-    EventSpec(NotifyEvent.UPDATE_TOOL_LIST.value, m.UpdateNotification, None, frozenset(), "none"),
-    EventSpec(NotifyEvent.UPDATE_DESKTOP.value, m.UpdateNotification, None, frozenset(), "none"),
-    EventSpec(NotifyEvent.UPDATE_SKILLS.value, m.UpdateNotification, None, frozenset(), "none"),
-    EventSpec(NotifyEvent.TOOL_CALL_CANCEL.value, m.CancelNotification, None, frozenset(), "none"),
+    EventSpec(NotifyEvent.ENTER_OFFICE.value, "OfficeNotification", None, frozenset(), "none"),
+    EventSpec(NotifyEvent.LEAVE_OFFICE.value, "OfficeNotification", None, frozenset(), "none"),
+    EventSpec(NotifyEvent.UPDATE_CONFIG.value, "UpdateNotification", None, frozenset(), "none"),
+    EventSpec(NotifyEvent.UPDATE_TOOL_LIST.value, "UpdateNotification", None, frozenset(), "none"),
+    EventSpec(NotifyEvent.UPDATE_DESKTOP.value, "UpdateNotification", None, frozenset(), "none"),
+    EventSpec(NotifyEvent.UPDATE_SKILLS.value, "UpdateNotification", None, frozenset(), "none"),
+    EventSpec(NotifyEvent.TOOL_CALL_CANCEL.value, "CancelNotification", None, frozenset(), "none"),
 )
 
 #: Event name → its spec. Read-only.

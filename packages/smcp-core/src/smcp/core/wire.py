@@ -24,6 +24,7 @@ __all__ = [
     "parse_reply",
     "parse_request",
     "to_wire",
+    "warm_up",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -87,3 +88,11 @@ def parse_reply(event: str, data: object, model: type[M]) -> M:
         return parse(event, model, data)
     except BadRequestError as exc:
         raise SMCPError(f"malformed reply to {event}: {exc.message}", details=exc.details) from None
+
+
+def warm_up() -> None:
+    """Build every event model's validator and serializer now instead of on first use."""
+    for spec in EVENTS.values():
+        for model in (spec.request, spec.reply):  # resolving imports smcp.core.models
+            if model is not None:
+                model.model_rebuild()

@@ -22,7 +22,11 @@ class WireModel(BaseModel):
     Unknown keys are ignored on input.
     """
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
+    # Schemas are built on first use (once per class, never per call) to keep imports fast;
+    # servers call smcp.core.wire.warm_up() at start-up so the first request pays nothing.
+    model_config = ConfigDict(
+        extra="ignore", populate_by_name=True, serialize_by_alias=True, defer_build=True
+    )
 
     __keep_none__: ClassVar[frozenset[str]] = frozenset()
     __omit_none__: ClassVar[tuple[str, ...]] = ()

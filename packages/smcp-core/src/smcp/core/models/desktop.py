@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from smcp.core.models._base import ComputerRequest, WireModel
 
@@ -34,8 +34,6 @@ class ResourceAnnotations(WireModel):
 
 class A2CResource(WireModel):
     """An MCP resource as it travels on the wire (snake_case keys)."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
 
     uri: str
     name: str

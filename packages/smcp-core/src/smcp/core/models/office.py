@@ -1,16 +1,11 @@
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import model_validator
 
 from smcp.core.models._base import AgentCallData, Ident, Name, WireModel
-
-
-class Role(StrEnum):
-    AGENT = "agent"
-    COMPUTER = "computer"
+from smcp.core.roles import Role
 
 
 class EnterOfficeReq(WireModel):

@@ -13,7 +13,7 @@ _TOOL_META_ORDER = ("auto_apply", "alias", "tags", "ret_object_mapper")
 class ToolMeta(WireModel):
     """Per-tool settings; extra keys are kept and passed through."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     __keep_none__ = frozenset({"auto_apply", "alias", "tags", "ret_object_mapper"})
 
     auto_apply: bool | None = None
