@@ -1,0 +1,318 @@
+"""A scriptable official Agent (``a2c_smcp.agent.AsyncSMCPAgentClient``) driven by JSON lines.
+
+Runs inside the official venv::
+
+    python official_agent.py --url U --token T --office O --name A
+
+Prints ``READY`` once it accepts commands. Then every stdin line is one command::
+
+    {"id": 7, "cmd": "get_tools", "args": {"computer": "c1"}, "timeout": 20}
+
+and every answer is one stdout line carrying the same ``id``::
+
+    {"id": 7, "result": {...}}                                  # success (plain JSON)
+    {"id": 7, "error": {"type": "TimeoutError", "message": "..."}}  # any exception
+
+Commands run concurrently (answers may come out of order; match them by ``id``). ``timeout`` bounds
+the whole command (default 30 s; for ``tool_call`` the call's own timeout + 10 s).
+
+Commands and ``args``:
+
+- ``connect`` {}: ``connect_to_server(url)`` with ``DefaultAgentAuthProvider(api_key=token)``.
+- ``join`` {office?, name?, role?}: raw ``call("server:join_office", ..., namespace="/smcp")``;
+  result ``{"ack": [...]}`` (the official ``join_office()`` helper is fire-and-forget).
+- ``leave`` {office?}: raw ``call("server:leave_office")``; result ``{"ack": [...]}``.
+- ``list_room`` {office?}: raw ``call("server:list_room")``; result = the raw ack.
+- ``list_computers`` {office?}: ``get_computers_in_office``.
+- ``get_tools`` {computer}, ``get_config`` {computer}, ``get_desktop`` {computer, size?, window?},
+  ``get_resources`` {computer, mcp_server, cursor?}, ``get_skills`` {computer},
+  ``get_skill`` {computer, name, rel_path?}, ``get_blob`` {computer, blob_handle, chunk_offset?,
+  max_chunk_bytes?}, ``put_blob`` {computer, data_b64, name_hint?, chunk_size?}: the SDK methods.
+- ``tool_call`` {computer, tool_name, params, timeout}: ``emit_tool_call``; result = the
+  ``CallToolResult`` as ``model_dump(mode="json")``. ``req_id`` {of: <command id>}: the ``req_id``
+  the SDK generated for that tool_call command (for ``cancel``).
+- ``cancel`` {req_id}: raw ``emit("server:tool_call_cancel", {agent, req_id})``.
+- ``emit`` / ``call`` {event, data}: raw emit / call on ``/smcp`` (call returns the ack).
+- ``notifications`` {}: every ``notify:*`` received since the last time (then cleared), as
+  ``{"event", "data"}``; plus ``{"event": "tools_received", "computer", "tools": [names]}`` entries
+  from the SDK's automatic re-fetch.
+- ``disconnect`` {}, ``quit`` {}: disconnect; ``quit`` also ends the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextvars
+import dataclasses
+import json
+import sys
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from _common import emit_line, import_official
+
+NAMESPACE = "/smcp"
+DEFAULT_TIMEOUT_S = 30.0
+NOTIFY_EVENTS = (
+    "notify:enter_office",
+    "notify:leave_office",
+    "notify:update_config",
+    "notify:update_tool_list",
+    "notify:update_desktop",
+    "notify:update_skills",
+    "notify:tool_call_cancel",
+)
+
+current_command: contextvars.ContextVar[Any] = contextvars.ContextVar("current_command", default=None)
+
+
+def to_json(value: Any) -> Any:
+    """Plain JSON for SDK return values (pydantic models, dataclasses, tuples, TypedDicts)."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_json(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)
+
+
+class Driver:
+    def __init__(self, args: argparse.Namespace) -> None:
+        from a2c_smcp.agent import AsyncSMCPAgentClient, DefaultAgentAuthProvider
+
+        self.args = args
+        self.notifications: list[dict[str, Any]] = []
+        self.req_ids: dict[Any, str] = {}
+        self.done = asyncio.Event()
+        auth = DefaultAgentAuthProvider(agent_id=args.name, office_id=args.office, api_key=args.token)
+        self.client = AsyncSMCPAgentClient(auth_provider=auth, event_handler=Recorder(self.notifications))
+        self._record_notifications()
+        self._record_tool_call_req_ids()
+
+    def _record_notifications(self) -> None:
+        handlers = self.client.handlers.setdefault(NAMESPACE, {})
+        for event in NOTIFY_EVENTS:
+            handlers[event] = self._recording(event, handlers.get(event))
+
+    def _recording(self, event: str, original: Callable[..., Any] | None) -> Callable[..., Awaitable[Any]]:
+        async def handler(*data: Any) -> Any:
+            self.notifications.append({"event": event, "data": to_json(data[0] if len(data) == 1 else list(data))})
+            if original is not None:
+                result = original(*data)
+                if asyncio.iscoroutine(result):
+                    return await result
+                return result
+            return None
+
+        return handler
+
+    def _record_tool_call_req_ids(self) -> None:
+        build = self.client.create_tool_call_request
+
+        def capturing(*a: Any, **kw: Any) -> Any:
+            req = build(*a, **kw)
+            command_id = current_command.get()
+            if command_id is not None:
+                self.req_ids[command_id] = req["req_id"]
+            return req
+
+        self.client.create_tool_call_request = capturing  # type: ignore[method-assign]
+
+    # -- commands -----------------------------------------------------------------------------
+    async def cmd_connect(self) -> Any:
+        await self.client.connect_to_server(self.args.url)
+        return {"connected": True, "sid": self.client.get_sid(NAMESPACE)}
+
+    async def cmd_join(self, office: str | None = None, name: str | None = None, role: str = "agent") -> Any:
+        payload = {"role": role, "name": name or self.args.name, "office_id": office or self.args.office}
+        ack = await self.client.call("server:join_office", payload, namespace=NAMESPACE, timeout=20)
+        return {"ack": to_json(ack)}
+
+    async def cmd_leave(self, office: str | None = None) -> Any:
+        ack = await self.client.call(
+            "server:leave_office", {"office_id": office or self.args.office}, namespace=NAMESPACE, timeout=20
+        )
+        return {"ack": to_json(ack)}
+
+    async def cmd_list_room(self, office: str | None = None) -> Any:
+        payload = {"agent": self.args.name, "req_id": uuid.uuid4().hex, "office_id": office or self.args.office}
+        return to_json(await self.client.call("server:list_room", payload, namespace=NAMESPACE, timeout=20))
+
+    async def cmd_list_computers(self, office: str | None = None) -> Any:
+        return to_json(await self.client.get_computers_in_office(office or self.args.office))
+
+    async def cmd_get_tools(self, computer: str) -> Any:
+        return to_json(await self.client.get_tools_from_computer(computer))
+
+    async def cmd_get_config(self, computer: str) -> Any:
+        return to_json(await self.client.get_config_from_computer(computer))
+
+    async def cmd_get_desktop(self, computer: str, size: int | None = None, window: str | None = None) -> Any:
+        return to_json(await self.client.get_desktop_from_computer(computer, size=size, window=window))
+
+    async def cmd_get_resources(self, computer: str, mcp_server: str, cursor: str | None = None) -> Any:
+        return to_json(await self.client.get_resources(computer, mcp_server, cursor=cursor))
+
+    async def cmd_get_skills(self, computer: str) -> Any:
+        return to_json(await self.client.get_skills(computer))
+
+    async def cmd_get_skill(self, computer: str, name: str, rel_path: str | None = None) -> Any:
+        return to_json(await self.client.get_skill(computer, name, rel_path=rel_path))
+
+    async def cmd_get_blob(
+        self, computer: str, blob_handle: str, chunk_offset: int = 0, max_chunk_bytes: int | None = None
+    ) -> Any:
+        ret = await self.client.get_blob(
+            computer, blob_handle, chunk_offset=chunk_offset, max_chunk_bytes=max_chunk_bytes
+        )
+        return to_json(ret)
+
+    async def cmd_put_blob(
+        self, computer: str, data_b64: str, name_hint: str | None = None, chunk_size: int | None = None
+    ) -> Any:
+        data = base64.b64decode(data_b64)
+        return to_json(await self.client.put_blob(computer, data, name_hint=name_hint, chunk_size=chunk_size))
+
+    async def cmd_tool_call(self, computer: str, tool_name: str, params: dict[str, Any], timeout: int = 20) -> Any:
+        return to_json(await self.client.emit_tool_call(computer, tool_name, params, timeout))
+
+    async def cmd_req_id(self, of: Any) -> Any:
+        return {"req_id": self.req_ids.get(of)}
+
+    async def cmd_cancel(self, req_id: str) -> Any:
+        await self.client.emit(
+            "server:tool_call_cancel", {"agent": self.args.name, "req_id": req_id}, namespace=NAMESPACE
+        )
+        return {"sent": True}
+
+    async def cmd_emit(self, event: str, data: Any = None) -> Any:
+        await self.client.emit(event, data, namespace=NAMESPACE)
+        return {"sent": True}
+
+    async def cmd_call(self, event: str, data: Any = None, timeout: int = 20) -> Any:
+        return to_json(await self.client.call(event, data, namespace=NAMESPACE, timeout=timeout))
+
+    async def cmd_notifications(self) -> Any:
+        taken = list(self.notifications)
+        del self.notifications[: len(taken)]
+        return taken
+
+    async def cmd_disconnect(self) -> Any:
+        await asyncio.wait_for(self.client.disconnect(), 5)
+        return {"disconnected": True}
+
+    async def cmd_quit(self) -> Any:
+        try:
+            await asyncio.wait_for(self.client.disconnect(), 5)
+        finally:
+            self.done.set()
+        return {"bye": True}
+
+    # -- plumbing -----------------------------------------------------------------------------
+    async def handle(self, line: str) -> None:
+        command_id: Any = None
+        try:
+            request = json.loads(line)
+            command_id = request.get("id")
+            name = request["cmd"]
+            kwargs = request.get("args") or {}
+            method = getattr(self, f"cmd_{name}", None)
+            if method is None:
+                raise ValueError(f"unknown command {name!r}")
+            timeout = request.get("timeout")
+            if timeout is None:
+                timeout = float(kwargs.get("timeout", 20)) + 10 if name == "tool_call" else DEFAULT_TIMEOUT_S
+            current_command.set(command_id)
+            result = await asyncio.wait_for(method(**kwargs), float(timeout))
+            answer: dict[str, Any] = {"id": command_id, "result": result}
+        except Exception as exc:
+            sys.stderr.write(traceback.format_exc())
+            kind = "TimeoutError" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
+            answer = {"id": command_id, "error": {"type": kind, "message": str(exc)}}
+        emit_line(json.dumps(answer, ensure_ascii=False, default=repr))
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        tasks: set[asyncio.Task[None]] = set()
+        emit_line("READY")
+        while not self.done.is_set():
+            read = asyncio.ensure_future(reader.readline())
+            finished = asyncio.ensure_future(self.done.wait())
+            await asyncio.wait({read, finished}, return_when=asyncio.FIRST_COMPLETED)
+            finished.cancel()
+            if not read.done():
+                read.cancel()
+                break
+            raw = read.result()
+            if not raw:  # stdin closed: behave like quit
+                break
+            line = raw.decode("utf-8").strip()
+            if line:
+                task = asyncio.create_task(self.handle(line))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        if self.client.connected:
+            try:
+                await asyncio.wait_for(self.client.disconnect(), 5)
+            except Exception:
+                sys.stderr.write(traceback.format_exc())
+
+
+class Recorder:
+    """Event handler for the official client: records the SDK's automatic tool re-fetches."""
+
+    def __init__(self, sink: list[dict[str, Any]]) -> None:
+        self.sink = sink
+
+    async def on_computer_enter_office(self, data: Any, client: Any) -> None:
+        return None
+
+    async def on_computer_leave_office(self, data: Any, client: Any) -> None:
+        return None
+
+    async def on_computer_update_config(self, data: Any, client: Any) -> None:
+        return None
+
+    async def on_computer_update_tool_list(self, data: Any, client: Any) -> None:
+        return None
+
+    async def on_tools_received(self, computer: str, tools: Any, client: Any) -> None:
+        names = [tool.get("name") if isinstance(tool, dict) else repr(tool) for tool in tools]
+        self.sink.append({"event": "tools_received", "computer": computer, "tools": names})
+
+    async def on_skills_received(self, computer: str, skills: Any, client: Any) -> None:
+        self.sink.append({"event": "skills_received", "computer": computer, "skills": to_json(skills)})
+
+
+async def run(args: argparse.Namespace) -> None:
+    import_official()
+    driver = Driver(args)
+    await driver.serve()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--office", required=True)
+    parser.add_argument("--name", required=True)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
