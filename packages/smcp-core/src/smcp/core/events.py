@@ -133,9 +133,7 @@ def _update(event: ServerEvent, notify: NotifyEvent, since: str = "0.1.0") -> Ev
 
 _TABLE: tuple[EventSpec, ...] = (
     # tool_call replies are MCP CallToolResult objects, forwarded verbatim: no reply model.
-    EventSpec(
-        ClientEvent.TOOL_CALL.value, "ToolCallReq", None, _AGENT, "object", timeout="tool_call"
-    ),
+    EventSpec(ClientEvent.TOOL_CALL.value, "ToolCallReq", None, _AGENT, "object", timeout="tool_call"),
     _client(ClientEvent.GET_TOOLS, "GetToolsReq", "GetToolsRet"),
     _client(ClientEvent.GET_CONFIG, "GetComputerConfigReq", "GetComputerConfigRet"),
     _client(ClientEvent.GET_DESKTOP, "GetDesktopReq", "GetDesktopRet"),
@@ -152,7 +150,12 @@ _TABLE: tuple[EventSpec, ...] = (
     _update(ServerEvent.UPDATE_DESKTOP, NotifyEvent.UPDATE_DESKTOP, "0.2.0"),
     _update(ServerEvent.UPDATE_SKILLS, NotifyEvent.UPDATE_SKILLS, "0.2.1"),
     EventSpec(
-        ServerEvent.TOOL_CALL_CANCEL.value, "ToolCallCancelReq", None, _AGENT, "none", NotifyEvent.TOOL_CALL_CANCEL
+        ServerEvent.TOOL_CALL_CANCEL.value,
+        "ToolCallCancelReq",
+        None,
+        _AGENT,
+        "none",
+        NotifyEvent.TOOL_CALL_CANCEL,
     ),
     EventSpec(NotifyEvent.ENTER_OFFICE.value, "OfficeNotification", None, frozenset(), "none"),
     EventSpec(NotifyEvent.LEAVE_OFFICE.value, "OfficeNotification", None, frozenset(), "none"),

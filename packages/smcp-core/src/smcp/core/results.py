@@ -123,7 +123,9 @@ def is_error_result(data: Mapping[str, Any]) -> bool:
     return bool(data.get("isError", data.get("is_error", False)))
 
 
-def text_result(text: str, *, is_error: bool = False, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def text_result(
+    text: str, *, is_error: bool = False, meta: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """A result with one text item, in the wire shape."""
     return {
         "meta": dict(meta) if meta else None,

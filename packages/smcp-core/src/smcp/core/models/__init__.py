@@ -33,7 +33,6 @@ from smcp.core.models.office import (
     ListRoomReq,
     ListRoomRet,
     OfficeNotification,
-    Role,
     SessionInfo,
     ToolCallCancelReq,
     UpdateComputerConfigReq,
@@ -51,6 +50,7 @@ from smcp.core.models.skills import (
     PutBlobRet,
 )
 from smcp.core.models.tools import GetToolsReq, GetToolsRet, SMCPTool, ToolCallReq, ToolMeta
+from smcp.core.roles import Role
 
 __all__ = [
     "MAX_ID_LENGTH",

@@ -5,7 +5,6 @@ from typing import Literal
 from pydantic import model_validator
 
 from smcp.core.models._base import AgentCallData, Ident, Name, WireModel
-from smcp.core.roles import Role
 
 
 class EnterOfficeReq(WireModel):
