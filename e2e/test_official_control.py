@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -33,15 +34,15 @@ COMPUTER = "control-computer"
 AGENT = "control-agent"
 
 
-async def wait_for_notifications(agent: OfficialAgent, wanted: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+async def wait_for_notifications(
+    agent: OfficialAgent, wanted: int, timeout: float = 20.0
+) -> list[dict[str, Any]]:
     """Collect agent notifications until at least ``wanted`` entries arrived (bounded)."""
     seen: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while len(seen) < wanted and time.monotonic() < deadline:
         seen += await agent.call("notifications")
         if len(seen) < wanted:
-            import anyio
-
             await anyio.sleep(0.2)
     return seen
 
@@ -83,7 +84,9 @@ async def test_version_gate_answers_like_0_4_2(official_server: str) -> None:
     assert handshake["upgrades"] == ["websocket"]
 
 
-async def test_official_stack_with_mcp2_toolbox(procs: ProcessManager, official_server: str, tmp_path: Path) -> None:
+async def test_official_stack_with_mcp2_toolbox(
+    procs: ProcessManager, official_server: str, tmp_path: Path
+) -> None:
     agent = await OfficialAgent.start(procs, url=official_server, office=OFFICE, name=AGENT)
     connected = await agent.call("connect")
     assert connected["connected"] is True
@@ -126,19 +129,25 @@ async def test_official_stack_with_mcp2_toolbox(procs: ProcessManager, official_
     echo_meta = json.loads(by_name["toolbox__echo"]["meta"]["a2c_tool_meta"])
     assert echo_meta["tags"] is None
 
-    echo = await agent.call("tool_call", computer=COMPUTER, tool_name="toolbox__echo", params={"text": "hello"})
+    echo = await agent.call(
+        "tool_call", computer=COMPUTER, tool_name="toolbox__echo", params={"text": "hello"}
+    )
     assert echo["isError"] is False
     assert [c["text"] for c in echo["content"]] == ["hello"]
     assert echo["structuredContent"] == {"result": "hello"}
 
-    added = await agent.call("tool_call", computer=COMPUTER, tool_name="toolbox__add", params={"a": 2, "b": 40})
+    added = await agent.call(
+        "tool_call", computer=COMPUTER, tool_name="toolbox__add", params={"a": 2, "b": 40}
+    )
     assert added["isError"] is False
     assert added["content"][0]["text"] == "42"
 
     whoami = await agent.call("tool_call", computer=COMPUTER, tool_name="toolbox__whoami", params={})
     assert whoami["content"][0]["text"] == "tag-from-env"
 
-    failed = await agent.call("tool_call", computer=COMPUTER, tool_name="toolbox__fail", params={"message": "boom"})
+    failed = await agent.call(
+        "tool_call", computer=COMPUTER, tool_name="toolbox__fail", params={"message": "boom"}
+    )
     assert failed["isError"] is True
     assert "boom" in failed["content"][0]["text"]
 
@@ -157,7 +166,9 @@ async def test_official_stack_with_mcp2_toolbox(procs: ProcessManager, official_
 
     config_ret = await agent.call("get_config", computer=COMPUTER)
     assert list(config_ret["servers"]) == ["toolbox"]
-    assert config_ret["servers"]["toolbox"]["server_parameters"]["env"] == {"SMCP_TOOLBOX_TAG": "tag-from-env"}
+    assert config_ret["servers"]["toolbox"]["server_parameters"]["env"] == {
+        "SMCP_TOOLBOX_TAG": "tag-from-env"
+    }
 
     await agent.quit()
     assert agent.proc.returncode == 0
@@ -167,7 +178,8 @@ async def test_official_computer_hosts_mcp1_server(
     procs: ProcessManager, official_server: str, official_py: Path, tmp_path: Path
 ) -> None:
     config = write_mcp_json(
-        tmp_path / "mcp.json", {"v1": stdio_server_entry(official_py, [str(toolbox_path("toolbox_v1")), "stdio"])}
+        tmp_path / "mcp.json",
+        {"v1": stdio_server_entry(official_py, [str(toolbox_path("toolbox_v1")), "stdio"])},
     )
     await start_official_computer(procs, url=official_server, office=OFFICE, name=COMPUTER, config=config)
     agent = await OfficialAgent.start(procs, url=official_server, office=OFFICE, name=AGENT)
@@ -184,7 +196,9 @@ async def test_official_computer_hosts_mcp1_server(
     assert added["isError"] is False
     assert added["content"][0]["text"] == "7"
 
-    echo = await agent.call("tool_call", computer=COMPUTER, tool_name="v1__echo", params={"text": "old server"})
+    echo = await agent.call(
+        "tool_call", computer=COMPUTER, tool_name="v1__echo", params={"text": "old server"}
+    )
     assert echo["content"][0]["text"] == "old server"
 
 

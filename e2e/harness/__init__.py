@@ -40,7 +40,7 @@ MCP_SERVERS_DIR = repo_root() / "testing" / "mcp_servers"
 
 
 def toolbox_path(name: str = "toolbox") -> Path:
-    """Path of a test MCP server script in ``testing/mcp_servers`` (``toolbox``, ``toolbox_v1``, ``auth_server``)."""
+    """Path of a script in ``testing/mcp_servers`` (``toolbox``, ``toolbox_v1``, ``auth_server``)."""
     return MCP_SERVERS_DIR / f"{name}.py"
 
 

@@ -6,6 +6,7 @@ each peer's state (HOME, XDG folders) under ``<log_dir>/home-<name>``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import time
@@ -34,11 +35,22 @@ async def start_official_server(
 ) -> ManagedProcess:
     """Start the official server; ``proc.port`` is its port. URL: ``f"http://127.0.0.1:{proc.port}"``."""
     python = official_python()
-    argv = [python, peer_script("official_server"), "--host", "127.0.0.1", "--port", "0", "--token", token]
+    argv: list[str | Path] = [
+        python,
+        peer_script("official_server"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--token",
+        token,
+    ]
     return await procs.astart(name, argv, env=_peer_env(procs, name, None), timeout=timeout)
 
 
-def write_mcp_json(path: Path, servers: dict[str, dict[str, Any]], inputs: list[dict[str, Any]] | None = None) -> Path:
+def write_mcp_json(
+    path: Path, servers: dict[str, dict[str, Any]], inputs: list[dict[str, Any]] | None = None
+) -> Path:
     """Write an official-shaped ``mcp.json`` (``{"servers": ..., "inputs": ...}``) and return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"servers": servers, "inputs": inputs or []}, indent=2), encoding="utf-8")
@@ -94,11 +106,19 @@ async def start_official_computer(
     home = procs.log_dir / f"home-{proc_name}"
     work = home / "cwd"
     work.mkdir(parents=True, exist_ok=True)
-    return await _start_checked(procs, proc_name, argv, _peer_env(procs, proc_name, env), work, timeout)
+    return await _start_checked(
+        procs, proc_name, argv, env=_peer_env(procs, proc_name, env), cwd=work, timeout=timeout
+    )
 
 
 async def _start_checked(
-    procs: ProcessManager, name: str, argv: list[str | Path], env: dict[str, str], cwd: Path, timeout: float
+    procs: ProcessManager,
+    name: str,
+    argv: list[str | Path],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float,
 ) -> ManagedProcess:
     proc = await procs.astart(name, argv, ready=r"^(READY|FAILED.*)$", env=env, cwd=cwd, timeout=timeout)
     if proc.ready_match is not None and proc.ready_match.group(1) != "READY":
@@ -147,13 +167,18 @@ class OfficialAgent:
         timeout: float = 60.0,
     ) -> OfficialAgent:
         python = official_python()
-        argv = [
+        argv: list[str | Path] = [
             python, peer_script("official_agent"),
             "--url", url, "--token", token, "--office", office, "--name", name,
         ]  # fmt: skip
         proc_name = f"official-agent-{name}"
         proc = await procs.astart(
-            proc_name, argv, ready=r"^READY$", env=_peer_env(procs, proc_name, None), stdin=True, timeout=timeout
+            proc_name,
+            argv,
+            ready=r"^READY$",
+            env=_peer_env(procs, proc_name, None),
+            stdin=True,
+            timeout=timeout,
         )
         return cls(proc)
 
@@ -200,10 +225,8 @@ class OfficialAgent:
     async def quit(self, timeout: float = 15.0) -> None:
         """Ask the driver to disconnect and exit; wait (bounded) for the process to end."""
         if self.proc.alive():
-            try:
+            with contextlib.suppress(ProcessTimeout, OSError):
                 await self.try_call("quit", timeout=timeout)
-            except (ProcessTimeout, OSError):
-                pass
             with anyio.move_on_after(timeout):
                 await self.proc.await_exit(timeout)
 

@@ -97,7 +97,7 @@ def _run(argv: list[str], timeout: float, what: str) -> None:
 
 
 def _check_python(python: Path) -> None:
-    code = "import a2c_smcp, socketio, uvicorn, mcp; assert a2c_smcp.__version__ == %r" % OFFICIAL_VERSION
+    code = f"import a2c_smcp, socketio, uvicorn, mcp; assert a2c_smcp.__version__ == {OFFICIAL_VERSION!r}"
     _run([str(python), "-c", code], CHECK_TIMEOUT_S, "checking the official interpreter")
 
 
@@ -129,7 +129,7 @@ def _acquire(lock_file: int, timeout: float) -> None:
             time.sleep(0.5)
 
 
-_cached: Path | None = None
+_cache: dict[str, Path] = {}
 
 
 def official_python() -> Path:
@@ -139,14 +139,14 @@ def official_python() -> Path:
     that are tests should use the ``official_py`` fixture, which fails the test on that error and
     skips it when ``SMCP_E2E_SKIP_OFFICIAL=1``.
     """
-    global _cached
-    if _cached is not None:
-        return _cached
+    cached = _cache.get("python")
+    if cached is not None:
+        return cached
     override = os.environ.get(PYTHON_ENV)
     if override:
         python = Path(override)
         _check_python(python)
-        _cached = python
+        _cache["python"] = python
         return python
     venv = official_venv_dir()
     venv.parent.mkdir(parents=True, exist_ok=True)
@@ -159,8 +159,8 @@ def official_python() -> Path:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
-    _cached = _venv_python(venv)
-    return _cached
+    _cache["python"] = _venv_python(venv)
+    return _cache["python"]
 
 
 def official_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:

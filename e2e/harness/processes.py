@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
 import anyio
 
 DEFAULT_READY = r"LISTENING (\d+)"
@@ -66,7 +67,9 @@ def tail(path: Path, max_chars: int = LOG_TAIL_CHARS) -> str:
 class ManagedProcess:
     """One running subprocess. Created by :meth:`ProcessManager.start`."""
 
-    def __init__(self, name: str, argv: Sequence[str], popen: subprocess.Popen[bytes], log_path: Path) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], popen: subprocess.Popen[bytes], log_path: Path
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.popen = popen
@@ -113,7 +116,9 @@ class ManagedProcess:
                 return index, match
         return None
 
-    def wait_for_line(self, pattern: str | re.Pattern[str], timeout: float, start: int = 0) -> tuple[int, re.Match[str]]:
+    def wait_for_line(
+        self, pattern: str | re.Pattern[str], timeout: float, start: int = 0
+    ) -> tuple[int, re.Match[str]]:
         """Block until a stdout line at index >= ``start`` matches; return (index, match)."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
@@ -123,10 +128,14 @@ class ManagedProcess:
                 if found is not None:
                     return found
                 if self._eof:
-                    raise ProcessStartError(self._describe(f"stdout closed before a line matched {regex.pattern!r}"))
+                    raise ProcessStartError(
+                        self._describe(f"stdout closed before a line matched {regex.pattern!r}")
+                    )
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise ProcessTimeout(self._describe(f"no stdout line matched {regex.pattern!r} in {timeout:.1f} s"))
+                    raise ProcessTimeout(
+                        self._describe(f"no stdout line matched {regex.pattern!r} in {timeout:.1f} s")
+                    )
                 self._cond.wait(min(left, 0.5))
 
     async def await_line(
@@ -142,9 +151,13 @@ class ManagedProcess:
             if found is not None:
                 return found
             if eof:
-                raise ProcessStartError(self._describe(f"stdout closed before a line matched {regex.pattern!r}"))
+                raise ProcessStartError(
+                    self._describe(f"stdout closed before a line matched {regex.pattern!r}")
+                )
             if time.monotonic() > deadline:
-                raise ProcessTimeout(self._describe(f"no stdout line matched {regex.pattern!r} in {timeout:.1f} s"))
+                raise ProcessTimeout(
+                    self._describe(f"no stdout line matched {regex.pattern!r} in {timeout:.1f} s")
+                )
             await anyio.sleep(POLL_S)
 
     def log_text(self) -> str:
@@ -163,7 +176,9 @@ class ManagedProcess:
             if match:
                 return match
             if time.monotonic() > deadline:
-                raise ProcessTimeout(self._describe(f"log did not match {regex.pattern!r} in {timeout:.1f} s"))
+                raise ProcessTimeout(
+                    self._describe(f"log did not match {regex.pattern!r} in {timeout:.1f} s")
+                )
             await anyio.sleep(0.05)
 
     # -- stdin --------------------------------------------------------------------------------
@@ -220,7 +235,8 @@ class ManagedProcess:
 
     def _describe(self, problem: str) -> str:
         state = "running" if self.popen.poll() is None else f"exited with {self.popen.poll()}"
-        return f"{self.name} (pid {self.popen.pid}, {state}): {problem}\n--- {self.log_path} ---\n{tail(self.log_path)}"
+        header = f"{self.name} (pid {self.popen.pid}, {state}): {problem}"
+        return f"{header}\n--- {self.log_path} ---\n{tail(self.log_path)}"
 
     def __repr__(self) -> str:
         return f"<ManagedProcess {self.name} pid={self.popen.pid} port={self.port}>"
@@ -326,4 +342,3 @@ class ProcessManager:
         """Stop every process, newest first (clients before the servers they talk to)."""
         for proc in reversed(self.processes):
             proc.stop(grace)
-

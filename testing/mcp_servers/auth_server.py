@@ -120,7 +120,9 @@ async def serve(app: ASGIApp, host: str, port: int) -> None:
     sock.bind((host, port))
     sock.listen(128)
     bound_port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2))
+    uv = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    )
 
     async def announce() -> None:
         for _ in range(1000):  # bounded: 10 s
@@ -138,7 +140,9 @@ async def serve(app: ASGIApp, host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--status", type=int, default=401, help="HTTP status for tools/call (401, 403, ...)")

@@ -187,7 +187,9 @@ def advertise_list_changed(server: MCPServer) -> None:
     low = server._lowlevel_server
     build_options = low.create_initialization_options
 
-    def with_notify(notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any) -> Any:
+    def with_notify(
+        notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
         return build_options(notification_options or NOTIFY, *args, **kwargs)
 
     low.create_initialization_options = with_notify  # type: ignore[method-assign]
@@ -226,10 +228,7 @@ async def run_stdio(server: MCPServer) -> None:
 async def run_http(server: MCPServer, kind: str, host: str, port: int) -> None:
     import uvicorn
 
-    if kind == "sse":
-        app = server.sse_app(host=host)
-    else:
-        app = server.streamable_http_app(host=host)
+    app = server.sse_app(host=host) if kind == "sse" else server.streamable_http_app(host=host)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -255,7 +254,9 @@ async def run_http(server: MCPServer, kind: str, host: str, port: int) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("transport", choices=["stdio", "sse", "http"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)

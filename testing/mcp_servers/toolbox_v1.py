@@ -51,7 +51,9 @@ async def run_http(server: FastMCP, kind: str, host: str, port: int) -> None:
     sock.bind((host, port))
     sock.listen(128)
     bound_port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2))
+    uv = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    )
 
     async def announce() -> None:
         for _ in range(1000):  # bounded: 10 s
@@ -69,7 +71,9 @@ async def run_http(server: FastMCP, kind: str, host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("transport", choices=["stdio", "sse", "http"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)

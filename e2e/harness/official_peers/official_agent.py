@@ -107,7 +107,9 @@ class Driver:
 
     def _recording(self, event: str, original: Callable[..., Any] | None) -> Callable[..., Awaitable[Any]]:
         async def handler(*data: Any) -> Any:
-            self.notifications.append({"event": event, "data": to_json(data[0] if len(data) == 1 else list(data))})
+            self.notifications.append(
+                {"event": event, "data": to_json(data[0] if len(data) == 1 else list(data))}
+            )
             if original is not None:
                 result = original(*data)
                 if asyncio.iscoroutine(result):
@@ -146,7 +148,11 @@ class Driver:
         return {"ack": to_json(ack)}
 
     async def cmd_list_room(self, office: str | None = None) -> Any:
-        payload = {"agent": self.args.name, "req_id": uuid.uuid4().hex, "office_id": office or self.args.office}
+        payload = {
+            "agent": self.args.name,
+            "req_id": uuid.uuid4().hex,
+            "office_id": office or self.args.office,
+        }
         return to_json(await self.client.call("server:list_room", payload, namespace=NAMESPACE, timeout=20))
 
     async def cmd_list_computers(self, office: str | None = None) -> Any:
@@ -184,7 +190,9 @@ class Driver:
         data = base64.b64decode(data_b64)
         return to_json(await self.client.put_blob(computer, data, name_hint=name_hint, chunk_size=chunk_size))
 
-    async def cmd_tool_call(self, computer: str, tool_name: str, params: dict[str, Any], timeout: int = 20) -> Any:
+    async def cmd_tool_call(
+        self, computer: str, tool_name: str, params: dict[str, Any], timeout: int = 20
+    ) -> Any:
         return to_json(await self.client.emit_tool_call(computer, tool_name, params, timeout))
 
     async def cmd_req_id(self, of: Any) -> Any:
@@ -306,7 +314,9 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--office", required=True)

@@ -54,7 +54,9 @@ def load_config(args: argparse.Namespace) -> tuple[set[Any], set[Any]]:
         config = with_auto_apply(config)
     server_model: TypeAdapter[Any] = TypeAdapter(MCPServerConfig)
     input_model: TypeAdapter[Any] = TypeAdapter(MCPServerInput)
-    servers = {server_model.validate_python({"name": name, **body}) for name, body in config["servers"].items()}
+    servers = {
+        server_model.validate_python({"name": name, **body}) for name, body in config["servers"].items()
+    }
     inputs = {input_model.validate_python(item) for item in config.get("inputs") or []}
     return servers, inputs
 
@@ -66,7 +68,9 @@ def prepare_settings(args: argparse.Namespace) -> Path | None:
     if args.landing_root:
         Path(args.landing_root).mkdir(parents=True, exist_ok=True)
         settings_path = work / f"{args.name}.settings.json"
-        settings_path.write_text(json.dumps({"landingRoot": str(Path(args.landing_root).resolve())}), encoding="utf-8")
+        settings_path.write_text(
+            json.dumps({"landingRoot": str(Path(args.landing_root).resolve())}), encoding="utf-8"
+        )
     return settings_path
 
 
@@ -114,7 +118,9 @@ async def shutdown(computer: Any, client: Any) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--office", required=True)
