@@ -1,0 +1,77 @@
+"""Build the ten artifacts, install each role package alone from its wheel, import it alone.
+
+Proves "install only the role you need": an Agent-only install carries no server and no MCP
+client stack, a server install carries no MCP client, and so on.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DISTS = ["smcp-core", "smcp-agent", "smcp-computer", "smcp-server-core", "smcp-server-asgi"]
+IMPORTS = {
+    "smcp-core": "smcp.core",
+    "smcp-agent": "smcp.agent",
+    "smcp-computer": "smcp.computer",
+    "smcp-server-core": "smcp.server.core",
+    "smcp-server-asgi": "smcp.server.asgi",
+}
+#: Distributions that must NOT come with a role's install.
+FORBIDDEN = {
+    "smcp-core": {"python-socketio", "mcp", "starlette", "uvicorn", "smcp-agent", "smcp-computer"},
+    "smcp-agent": {"mcp", "starlette", "uvicorn", "smcp-server-core", "smcp-computer"},
+    "smcp-computer": {"smcp-server-core", "smcp-agent"},
+    "smcp-server-core": {"mcp", "starlette", "uvicorn", "smcp-agent", "smcp-computer", "aiohttp"},
+    "smcp-server-asgi": {"mcp", "smcp-agent", "smcp-computer"},
+}
+
+
+def run(*argv: str, timeout: float = 300) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    out = tmp_path_factory.mktemp("dist")
+    for dist in DISTS:
+        run(sys.executable, "-m", "uv", "build", "--quiet", "--out-dir", str(out), str(ROOT / "packages" / dist))
+    return out
+
+
+def test_ten_artifacts(artifacts: pathlib.Path) -> None:
+    names = sorted(p.name for p in artifacts.iterdir() if p.suffix in (".whl", ".gz"))
+    assert len(names) == 10, names
+    assert sum(n.endswith(".whl") for n in names) == 5
+
+
+@pytest.mark.parametrize("dist", DISTS)
+def test_role_installs_and_imports_alone(
+    dist: str, artifacts: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "uv", "venv", "--quiet", "--python", sys.executable, str(venv))
+    python = str(venv / "bin" / "python")
+    text = (ROOT / "packages/smcp-core/src/smcp/core/_version.py").read_text()
+    version = re.search(r'__version__ = "([^"]+)"', text).group(1)  # type: ignore[union-attr]
+    run(
+        sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", python,
+        "--find-links", str(artifacts), f"{dist}=={version}",
+    )
+    listed = json.loads(run(sys.executable, "-m", "uv", "pip", "list", "--python", python, "--format", "json"))
+    installed = {item["name"].lower() for item in listed}
+    assert dist in installed
+    assert not (FORBIDDEN[dist] & installed), f"{dist} pulled in {FORBIDDEN[dist] & installed}"
+    module = IMPORTS[dist]
+    code = f"import {module} as m, smcp.core; assert m.__version__ == smcp.core.__version__ == {version!r}"
+    run(python, "-c", code)
