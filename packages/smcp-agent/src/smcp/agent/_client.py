@@ -36,6 +36,7 @@ from smcp.agent.errors import (
 from smcp.core.errors import ProtocolVersionError, SMCPError, error_from_payload, is_error_payload
 from smcp.core.events import NAMESPACE, ClientEvent, ServerEvent
 from smcp.core.naming import new_req_id
+from smcp.core.versioning import PROTOCOL_VERSION
 
 if TYPE_CHECKING:
     import socketio
@@ -153,6 +154,7 @@ class AsyncAgent:
         self._refusal: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cache: ComputerCache | None = None
+        self._protocol_version = PROTOCOL_VERSION
 
     # -- context manager -------------------------------------------------------------------
 
@@ -199,7 +201,7 @@ class AsyncAgent:
     def connected(self) -> bool:
         return (
             self._sio is not None
-            and self._sio.connected
+            and self._namespace in self._sio.namespaces
             and self._lost is not None
             and not self._lost.is_set()
         )
@@ -243,7 +245,7 @@ class AsyncAgent:
             sio.on(f"notify:{kind}", self._make_notify_handler(kind), namespace=ns)
         self._sio = sio
         self.cache  # noqa: B018 - create the cache inside the running loop
-        url = handshake_url(self.url)
+        url = handshake_url(self.url, self._protocol_version)
         try:
             await sio.connect(
                 url,
@@ -254,10 +256,11 @@ class AsyncAgent:
                 socketio_path=self._socketio_path,
                 wait_timeout=self.connect_timeout,
             )
-        except socketio.exceptions.ConnectionError as exc:
+        except (socketio.exceptions.ConnectionError, RuntimeError, OSError) as exc:
+            # RuntimeError/OSError: aiohttp may fail reading the gate's 400 body on polling.
             await self._drop_client()
             version = version_error_from_exception(exc)
-            if version is None and self._transports[0] == "websocket":
+            if version is None:
                 version = await probe_version_gate(
                     url, self._socketio_path, self._headers, self.connect_timeout
                 )
@@ -343,10 +346,12 @@ class AsyncAgent:
                 try:
                     await self.join(office)
                     break
-                except (JoinRefusedError, LocalTimeoutError, SMCPError) as exc:
+                except (JoinRefusedError, LocalTimeoutError, SMCPError, NotConnectedError) as exc:
+                    if self._sio is None:
+                        return
                     logger.warning("re-joining office %r failed (attempt %d): %s", office, attempt + 1, exc)
                     await asyncio.sleep(min(0.2 * 2**attempt, 3.0))
-                except (ConnectionLostError, NotConnectedError):
+                except ConnectionLostError:
                     return
             else:
                 logger.error("could not re-join office %r after reconnecting", office)
@@ -361,7 +366,8 @@ class AsyncAgent:
         sio = self._sio
         if sio is None:
             raise NotConnectedError("the Agent is not connected; call connect() first")
-        if not sio.connected or self._lost is None or self._lost.is_set():
+        # sio.connected turns true only after connect() returns; the namespace map is set earlier
+        if self._namespace not in sio.namespaces or self._lost is None or self._lost.is_set():
             raise NotConnectedError("the Agent is not connected right now (reconnecting); retry shortly")
         return sio
 
