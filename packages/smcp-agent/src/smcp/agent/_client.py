@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from smcp.agent import _blob
 from smcp.agent._cache import ALL_KINDS, CacheKind, ComputerCache, ComputerView
-from smcp.agent._handlers import NOTIFY_KINDS, AgentHandler, Callback, Dispatcher, Notification
+from smcp.agent._handlers import EVENT_KINDS, NOTIFY_KINDS, AgentHandler, Callback, Dispatcher, Notification
 from smcp.agent._handshake import (
     handshake_url,
     probe_version_gate,
@@ -181,6 +181,8 @@ class AsyncAgent:
 
     def on(self, event: str) -> Callable[[Callback], Callback]:
         """Decorator registering ``fn`` for ``event`` (e.g. ``"update_tool_list"``, ``"reconnected"``)."""
+        if event not in EVENT_KINDS:
+            raise ValueError(f"unknown event {event!r}; use one of {sorted(EVENT_KINDS)}")
 
         def register(fn: Callback) -> Callback:
             self._dispatcher.on(event, fn)
