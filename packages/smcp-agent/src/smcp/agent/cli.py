@@ -1,0 +1,432 @@
+"""The ``smcp-agent`` command: query and call the Computers of an office from a shell.
+
+    smcp-agent --url http://127.0.0.1:8000 --token T --office o1 computers
+    smcp-agent ... tools c1
+    smcp-agent ... call c1 toolbox__echo --params '{"text": "hi"}' --timeout 10
+    smcp-agent ... --json config c1
+    smcp-agent ... watch            # notifications as they arrive
+    smcp-agent ... repl             # interactive, with completion of computer and tool names
+
+Exit status: 0 on success, 1 when the request failed (one line on stderr), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shlex
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from smcp.agent._client import AsyncAgent
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="A2C-SMCP Agent command line.")
+
+
+@dataclass
+class Options:
+    url: str
+    token: str | None
+    office: str
+    name: str
+    as_json: bool
+    transports: tuple[str, ...]
+    request_timeout: float
+
+
+def _plain(value: Any) -> Any:
+    """Models, MCP results and containers as JSON data."""
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(_plain(value), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+
+
+def _agent(opts: Options, *, cache: bool) -> AsyncAgent:
+    from smcp.agent._client import AsyncAgent
+
+    return AsyncAgent(
+        opts.url,
+        token=opts.token,
+        office=opts.office,
+        name=opts.name,
+        transports=opts.transports,
+        request_timeout=opts.request_timeout,
+        cache=cache,
+    )
+
+
+def _run(
+    ctx: typer.Context, work: Callable[[AsyncAgent, Options], Awaitable[int]], *, cache: bool = False
+) -> None:
+    from smcp.agent.errors import AgentError
+    from smcp.core.errors import SMCPError
+
+    opts: Options = ctx.obj
+
+    async def main() -> int:
+        async with _agent(opts, cache=cache) as agent:
+            return await work(agent, opts)
+
+    try:
+        code = asyncio.run(main())
+    except (AgentError, SMCPError, ValueError, OSError) as exc:
+        _fail(str(exc) or type(exc).__name__)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main_options(  # noqa: PLR0917 - typer maps parameters to options
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option(help="Server URL, e.g. http://127.0.0.1:8000", envvar="SMCP_URL")],
+    office: Annotated[str, typer.Option(help="Office to join", envvar="SMCP_OFFICE")],
+    token: Annotated[str | None, typer.Option(help="Token (or set SMCP_TOKEN)", envvar="SMCP_TOKEN")] = None,
+    name: Annotated[str, typer.Option(help="This Agent's name in the office")] = "smcp-agent-cli",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+    polling: Annotated[bool, typer.Option(help="Connect with HTTP long-polling first")] = False,
+    request_timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer")] = 20.0,
+) -> None:
+    """Connect to URL, join OFFICE and run one command."""
+    transports = ("polling", "websocket") if polling else ("websocket",)
+    ctx.obj = Options(url, token, office, name, as_json, transports, request_timeout)
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def _print_result(result: Any) -> None:
+    from rich.console import Console
+
+    console = Console()
+    for item in result.content:
+        text = getattr(item, "text", None)
+        if isinstance(text, str):
+            console.print(text, markup=False, highlight=False)
+        else:
+            console.print(f"[{item.type} content]", markup=False)
+    if result.structured_content is not None and not result.content:
+        console.print(json.dumps(result.structured_content, ensure_ascii=False), markup=False)
+    if result.is_error:
+        console.print("(tool reported an error)", style="red")
+
+
+@app.command()
+def computers(ctx: typer.Context) -> None:
+    """List the Computers of the office."""
+
+    async def work(agent: AsyncAgent, opts: Options) -> int:
+        found = await agent.computers()
+        if opts.as_json:
+            _emit_json(found)
+        else:
+            _table("Computers", ["name", "version"], [[c.name, c.a2c_version or ""] for c in found])
+        return 0
+
+    _run(ctx, work)
+
+
+@app.command()
+def tools(ctx: typer.Context, computer: str) -> None:
+    """List the tools of COMPUTER."""
+
+    async def work(agent: AsyncAgent, opts: Options) -> int:
+        found = await agent.get_tools(computer)
+        if opts.as_json:
+            _emit_json(found)
+        else:
+            _table(f"Tools of {computer}", ["name", "description"], [[t.name, t.description] for t in found])
+        return 0
+
+    _run(ctx, work)
+
+
+@app.command()
+def call(
+    ctx: typer.Context,
+    computer: str,
+    tool: str,
+    params: Annotated[str, typer.Option(help="Tool arguments as a JSON object")] = "{}",
+    timeout: Annotated[float, typer.Option(help="Tool call timeout in seconds")] = 60.0,
+) -> None:
+    """Call TOOL on COMPUTER; exit status 1 if the tool reports an error."""
+    try:
+        arguments = json.loads(params)
+    except ValueError as exc:
+        _fail(f"--params is not valid JSON: {exc}")
+        raise typer.Exit(2) from None
+    if not isinstance(arguments, dict):
+        _fail('--params must be a JSON object, e.g. \'{"text": "hi"}\'')
+        raise typer.Exit(2)
+
+    async def work(agent: AsyncAgent, opts: Options) -> int:
+        result = await agent.call_tool(computer, tool, arguments, timeout)
+        if opts.as_json:
+            from smcp.core.results import to_wire
+
+            _emit_json(to_wire(result))
+        else:
+            _print_result(result)
+        return 1 if result.is_error else 0
+
+    _run(ctx, work)
+
+
+@app.command()
+def config(ctx: typer.Context, computer: str) -> None:
+    """Show the MCP server configuration of COMPUTER."""
+
+    async def work(agent: AsyncAgent, opts: Options) -> int:
+        found = await agent.get_config(computer)
+        if opts.as_json:
+            _emit_json(found)
+        else:
+            rows = [
+                [bundle, cfg.name, cfg.type, "yes" if cfg.disabled else ""]
+                for bundle, cfg in found.servers.items()
+            ]
+            _table(f"MCP servers of {computer}", ["bundle_id", "name", "type", "disabled"], rows)
+        return 0
+
+    _run(ctx, work)
+
+
+@app.command()
+def desktop(
+    ctx: typer.Context,
+    computer: str,
+    size: Annotated[int | None, typer.Option(help="At most this many windows")] = None,
+    window: Annotated[str | None, typer.Option(help="Only this window:// URI")] = None,
+) -> None:
+    """Show the desktop (rendered windows) of COMPUTER."""
+
+    async def work(agent: AsyncAgent, opts: Options) -> int:
+        found = await agent.get_desktop(computer, size, window)
+        if opts.as_json:
+            _emit_json(found)
+        else:
+            sys.stdout.write("\n\n".join(found) + ("\n" if found else ""))
+        return 0
+
+    _run(ctx, work)
+
+
+@app.command()
+def resources(ctx: typer.Context, computer: str, server: str) -> None:
+    """List every resource of MCP server SERVER (a bundle id) on COMPUTER."""
+
+    async def work(agent: AsyncAgent, opts: Options) -> int:
+        found = [r async for r in agent.iter_resources(computer, server)]
+        if opts.as_json:
+            _emit_json(found)
+        else:
+            _table(
+                f"Resources of {server}",
+                ["uri", "name", "mime"],
+                [[r.uri, r.name, r.mime_type or ""] for r in found],
+            )
+        return 0
+
+    _run(ctx, work)
+
+
+@app.command()
+def skills(ctx: typer.Context, computer: str) -> None:
+    """List the skills of COMPUTER."""
+
+    async def work(agent: AsyncAgent, opts: Options) -> int:
+        found = await agent.get_skills(computer)
+        if opts.as_json:
+            _emit_json(found)
+        else:
+            _table(
+                f"Skills of {computer}",
+                ["name", "source", "description"],
+                [[s.name, s.source, s.description] for s in found],
+            )
+        return 0
+
+    _run(ctx, work)
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds")] = None,
+) -> None:
+    """Print notifications as they arrive (one line each; JSON lines with --json) until Ctrl-C."""
+
+    async def work(agent: AsyncAgent, opts: Options) -> int:
+        from smcp.agent._handlers import NOTIFY_KINDS, Notification
+
+        def show(note: Notification) -> None:
+            if opts.as_json:
+                _emit_json({"event": f"notify:{note.kind}", "data": note.data})
+            else:
+                who = note.computer or note.agent or ""
+                sys.stdout.write(f"{note.kind} {who}\n")
+                sys.stdout.flush()
+
+        for kind in NOTIFY_KINDS:
+            agent.on(kind)(show)
+        if not opts.as_json:
+            sys.stdout.write(f"watching office {opts.office} (Ctrl-C to stop)\n")
+            sys.stdout.flush()
+        else:
+            _emit_json({"event": "watching", "data": {"office_id": opts.office}})
+        stop = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), duration)
+        return 0
+
+    _run(ctx, work)
+
+
+REPL_COMMANDS = ["computers", "tools", "call", "config", "desktop", "resources", "skills", "help", "quit"]
+REPL_HELP = """commands:
+  computers                         list the Computers of the office
+  tools COMPUTER                    list tools
+  call COMPUTER TOOL [JSON]         call a tool (JSON object of arguments)
+  config COMPUTER | skills COMPUTER
+  desktop COMPUTER [SIZE]           rendered windows
+  resources COMPUTER SERVER         every resource of one MCP server
+  help | quit"""
+
+
+def repl_completions(agent: AsyncAgent, words: list[str], current: str) -> list[str]:
+    """Candidates for the word being typed, from the command list and the Agent's cache."""
+    position = len(words)
+    if position == 0:
+        options = REPL_COMMANDS
+    elif position == 1 and words[0] in {"tools", "call", "config", "desktop", "resources", "skills"}:
+        options = agent.cache.computers()
+    elif position == 2 and words[0] == "call":
+        options = [t.name for _, t in agent.cache.tools(words[1])]
+    elif position == 2 and words[0] == "resources":
+        view = agent.cache.get(words[1])
+        options = list(view.config.servers) if view is not None and view.config is not None else []
+    else:
+        options = []
+    return [o for o in options if o.startswith(current)]
+
+
+async def _repl_line(agent: AsyncAgent, line: str) -> bool:
+    """Run one REPL line; ``False`` means quit."""
+    from smcp.agent.errors import AgentError
+    from smcp.core.errors import SMCPError
+
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        _fail(str(exc))
+        return True
+    if not words:
+        return True
+    command, args = words[0], words[1:]
+    try:
+        if command in ("quit", "exit"):
+            return False
+        if command == "help":
+            sys.stdout.write(REPL_HELP + "\n")
+        elif command == "computers":
+            for c in await agent.computers():
+                sys.stdout.write(c.name + "\n")
+        elif command == "tools" and len(args) == 1:
+            for t in await agent.get_tools(args[0]):
+                sys.stdout.write(f"{t.name}  {t.description}\n")
+        elif command == "call" and len(args) in (2, 3):
+            arguments = json.loads(args[2]) if len(args) == 3 else {}
+            _print_result(await agent.call_tool(args[0], args[1], arguments))
+        elif command == "config" and len(args) == 1:
+            _emit_json(await agent.get_config(args[0]))
+        elif command == "skills" and len(args) == 1:
+            for s in await agent.get_skills(args[0]):
+                sys.stdout.write(f"{s.name}  {s.description}\n")
+        elif command == "desktop" and len(args) in (1, 2):
+            size = int(args[1]) if len(args) == 2 else None
+            sys.stdout.write("\n\n".join(await agent.get_desktop(args[0], size)) + "\n")
+        elif command == "resources" and len(args) == 2:
+            async for r in agent.iter_resources(args[0], args[1]):
+                sys.stdout.write(f"{r.uri}  {r.name}\n")
+        else:
+            _fail(f"unknown command or wrong arguments: {line.strip()!r}; type help")
+    except (AgentError, SMCPError, ValueError) as exc:
+        _fail(str(exc))
+    sys.stdout.flush()
+    return True
+
+
+@app.command()
+def repl(ctx: typer.Context) -> None:
+    """Interactive shell with completion of commands, Computer names and tool names."""
+
+    async def work(agent: AsyncAgent, opts: Options) -> int:
+        if not sys.stdin.isatty():
+            # scripted use: one command per line from stdin
+            for line in sys.stdin:
+                if not await _repl_line(agent, line):
+                    break
+            return 0
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.completion import Completer, Completion
+
+        class AgentCompleter(Completer):
+            def get_completions(self, document: Any, complete_event: Any) -> Any:
+                text = document.text_before_cursor
+                words = text.split()
+                current = "" if text.endswith(" ") or not words else words.pop()
+                for option in repl_completions(agent, words, current):
+                    yield Completion(option, start_position=-len(current))
+
+        session: Any = PromptSession(completer=AgentCompleter())
+        sys.stdout.write(f"connected to {opts.url}, office {opts.office}; type help\n")
+        while True:
+            try:
+                line = await session.prompt_async("smcp> ")
+            except (EOFError, KeyboardInterrupt):
+                return 0
+            if not await _repl_line(agent, line):
+                return 0
+
+    _run(ctx, work, cache=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
