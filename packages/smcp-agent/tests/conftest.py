@@ -26,11 +26,11 @@ NS = "/smcp"
 Reply = Callable[[dict[str, Any]], Any]
 
 
-def _gate(app: Any) -> Any:
+def _gate(app: Any, server: FakeServer) -> Any:
     async def gated(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket") and scope["path"].startswith("/socket.io"):
             query = parse_qs(scope.get("query_string", b"").decode())
-            rejection = check_version((query.get("a2c_version") or [None])[0])
+            rejection = check_version((query.get("a2c_version") or [None])[0], server.gate_version)
             if rejection is not None:
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 4900})
@@ -50,6 +50,7 @@ class FakeServer:
     sio: socketio.AsyncServer
     port: int = 0
     token: str = "T"
+    gate_version: str = "0.4.0"
     replies: dict[str, Reply] = field(default_factory=dict)
     received: list[tuple[str, Any]] = field(default_factory=list)
     connects: list[dict[str, Any]] = field(default_factory=list)
@@ -155,7 +156,7 @@ async def fake_server() -> AsyncIterator[FakeServer]:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", server.port))
         server.port = sock.getsockname()[1]
-        config = uvicorn.Config(_gate(socketio.ASGIApp(sio)), log_level="warning", lifespan="off")
+        config = uvicorn.Config(_gate(socketio.ASGIApp(sio), server), log_level="warning", lifespan="off")
         uv = uvicorn.Server(config)
         task = asyncio.create_task(uv.serve(sockets=[sock]))
         for _ in range(250):

@@ -72,6 +72,21 @@ async def test_version_rejection_is_typed_and_final(fake_server: Any, transports
     assert not agent.connected and fake_server.connects == []
 
 
+async def test_version_rejection_on_reconnect_stops_retrying(fake_server: Any) -> None:
+    async with agent_for(fake_server, cache=False) as agent:
+        fake_server.gate_version = "0.5.0"
+        await fake_server.restart()
+        for _ in range(200):
+            if agent._fatal is not None:
+                break
+            await asyncio.sleep(0.05)
+        with pytest.raises(ProtocolVersionError) as info:
+            await agent.get_tools("c1")
+        assert info.value.server_version == "0.5.0" and info.value.client_version == "0.4.0"
+        assert not agent.connected
+    assert len(fake_server.connects) == 1  # never connected again
+
+
 async def test_token_provider_is_asked_again_on_reconnect(fake_server: Any) -> None:
     calls: list[int] = []
 

@@ -226,8 +226,10 @@ class AsyncAgent:
         """
         import socketio
 
-        if self._sio is not None and self._sio.connected:
+        if self.connected:
             return
+        if self._sio is not None:
+            await self._drop_client()
         self._fatal = None
         self._refusal = None
         self._ever_connected = False
@@ -339,6 +341,17 @@ class AsyncAgent:
                 self._spawn(self._drop_client())
             return
         self._refusal = data
+        if self._ever_connected and self._transports[0] == "websocket":
+            # a refused websocket handshake has no readable body: ask the gate once over HTTP
+            self._spawn(self._probe_during_reconnect())
+
+    async def _probe_during_reconnect(self) -> None:
+        url = handshake_url(self.url, self._protocol_version)
+        version = await probe_version_gate(url, self._socketio_path, self._headers, self.connect_timeout)
+        if version is not None and self._fatal is None:
+            self._fatal = version
+            logger.error("server rejected the protocol version on reconnect: %s; giving up", version)
+            await self._drop_client()
 
     async def _resync_after_reconnect(self) -> None:
         office = self.office
