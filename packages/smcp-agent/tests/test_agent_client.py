@@ -419,3 +419,32 @@ async def test_unknown_handler_event_is_rejected(fake_server: Any) -> None:
     agent = agent_for(fake_server)
     with pytest.raises(ValueError, match="unknown event"):
         agent.on("update_everything")
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ({"tools": "nope", "req_id": "x"}, "ReplyError"),
+        ({"code": 500, "message": "Internal server error"}, "InternalError"),
+        ({"code": 403, "message": "agents only"}, "ForbiddenError"),
+        (None, "ReplyError"),
+    ],
+    ids=["malformed", "500", "403", "empty-ack"],
+)
+async def test_bad_replies_are_typed(fake_server: Any, reply: Any, error: str) -> None:
+    fake_server.replies["client:get_skills"] = lambda req: reply
+    async with agent_for(fake_server, cache=False) as agent:
+        with pytest.raises(Exception) as info:
+            await agent.get_skills("c1")
+    assert type(info.value).__name__ == error
+
+
+async def test_repl_completion_uses_the_cache(fake_server: Any) -> None:
+    from smcp.agent.cli import repl_completions
+
+    async with agent_for(fake_server) as agent:
+        await agent.cache.wait_idle(5)
+        assert repl_completions(agent, [], "to") == ["tools"]
+        assert repl_completions(agent, ["call"], "") == ["c1"]
+        assert repl_completions(agent, ["call", "c1"], "tb__e") == ["tb__echo"]
+        assert repl_completions(agent, ["call", "c1", "tb__echo"], "") == []

@@ -433,7 +433,7 @@ class AsyncAgent:
         try:
             parsed = wire.parse_reply(event, reply, model)
         except SMCPError as exc:
-            if exc.error_code == 500 and "malformed reply" in exc.message:
+            if type(exc) is SMCPError and exc.message.startswith("malformed reply"):
                 raise ReplyError(exc.message) from None
             raise
         echo = getattr(parsed, "req_id", None)

@@ -199,7 +199,13 @@ def call(
             _emit_json(to_wire(result))
         else:
             _print_result(result)
-        return 1 if result.is_error else 0
+        if result.is_error:
+            from smcp.agent.llm import result_text
+
+            summary = " ".join(result_text(result).split())[:200]
+            _fail(f"tool {tool} on {computer} reported an error: {summary}")
+            return 1
+        return 0
 
     _run(ctx, work)
 
