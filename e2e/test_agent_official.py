@@ -30,6 +30,7 @@ from smcp.agent import (
     Agent,
     AsyncAgent,
     ConnectionLostError,
+    JoinRefusedError,
     ProtocolVersionError,
     SMCPError,
 )
@@ -294,3 +295,21 @@ def test_sync_agent_in_plain_thread(procs: ProcessManager, official_py: str, tmp
     assert len(outcome["resources"]) == 32
     assert outcome["skill"].startswith("# Demo")
     assert isinstance(outcome["error"], NotFoundError)
+
+
+async def test_polling_first_and_second_agent_refused(
+    procs: ProcessManager, official_py: str, tmp_path: Path
+) -> None:
+    url, _ = await start_stack(procs, tmp_path)
+    async with AsyncAgent(
+        url, token=TOKEN, office="o1", name="a1", transports=("polling", "websocket")
+    ) as agent:
+        echo = await agent.call_tool("c1", "toolbox__echo", {"text": "polled"}, timeout=10)
+        assert echo.content[0].text == "polled"  # type: ignore[union-attr]
+        second = AsyncAgent(url, token=TOKEN, office="o1", name="a2", cache=False)
+        with pytest.raises(JoinRefusedError) as info:
+            await second.__aenter__()
+        assert "Agent already in room" in info.value.reason
+        assert not second.connected
+        start = time.monotonic()
+    assert time.monotonic() - start < 5  # leaving and closing an upgraded connection is quick
