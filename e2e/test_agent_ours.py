@@ -1,0 +1,125 @@
+"""Our Agent against our server (``smcp-server`` subprocess) with the official Computer.
+
+Skipped until the ``smcp-server`` console script is installed next to the test interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from e2e.harness import (
+    ManagedProcess,
+    ProcessManager,
+    start_official_computer,
+    stdio_server_entry,
+    toolbox_path,
+    write_mcp_json,
+)
+from smcp.agent import AsyncAgent, JoinRefusedError, ProtocolVersionError
+from smcp.core.errors import NotFoundError
+
+pytestmark = [pytest.mark.anyio, pytest.mark.official]
+
+TOKEN = "e2e-secret"
+
+
+def server_argv(port: int = 0) -> list[str]:
+    script = shutil.which("smcp-server", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("smcp-server is not installed in this environment (packages/smcp-server-asgi)")
+    return [script, "--host", "127.0.0.1", "--port", str(port), "--token", TOKEN]
+
+
+async def start_ours(procs: ProcessManager, name: str = "smcp-server", port: int = 0) -> ManagedProcess:
+    return await procs.astart(name, server_argv(port), ready=r"LISTENING (\d+)", timeout=60)
+
+
+async def start_stack(procs: ProcessManager, tmp_path: Path) -> tuple[str, ManagedProcess]:
+    server = await start_ours(procs)
+    url = f"http://127.0.0.1:{server.port}"
+    config = write_mcp_json(
+        tmp_path / "mcp.json", {"toolbox": stdio_server_entry(sys.executable, [str(toolbox_path()), "stdio"])}
+    )
+    await start_official_computer(
+        procs, url=url, office="o1", name="c1", config=config, landing_root=tmp_path / "landing"
+    )
+    return url, server
+
+
+async def test_every_method_against_our_server(
+    procs: ProcessManager, official_py: str, tmp_path: Path
+) -> None:
+    url, _ = await start_stack(procs, tmp_path)
+    async with AsyncAgent(url, token=TOKEN, office="o1", name="a1") as agent:
+        await agent.cache.wait_idle(30)
+        view = agent.cache.get("c1")
+        assert view is not None and view.tools and view.config is not None
+        assert [c.name for c in await agent.computers()] == ["c1"]
+        assert "toolbox__echo" in {t.name for t in await agent.get_tools("c1")}
+        assert list((await agent.get_config("c1")).servers) == ["toolbox"]
+        assert len(await agent.get_desktop("c1", size=1)) == 1
+        assert len([r async for r in agent.iter_resources("c1", "toolbox")]) == 32
+        assert await agent.get_skills("c1") == []
+        echo = await agent.call_tool("c1", "toolbox__echo", {"text": "ours"}, timeout=10)
+        assert echo.content[0].text == "ours"  # type: ignore[union-attr]
+        image = await agent.call_tool("c1", "toolbox__image", {"n_bytes": 60_000}, timeout=20)
+        assert image.content[0].data and not (image.content[0].meta or {}).get("a2c_blob_handle")  # type: ignore[union-attr]
+        landed = await agent.put_blob("c1", b"z" * 300_000, name_hint="z.bin")
+        assert Path(landed.landing_path).stat().st_size == 300_000
+        start = time.monotonic()
+        with pytest.raises(NotFoundError):
+            await agent.get_tools("nobody")
+        assert time.monotonic() - start < 2  # our server answers instead of staying silent
+
+
+async def test_computer_timeout_result_arrives_and_cancel_works(
+    procs: ProcessManager, official_py: str, tmp_path: Path
+) -> None:
+    url, _ = await start_stack(procs, tmp_path)
+    async with AsyncAgent(url, token=TOKEN, office="o1", name="a1", cache=False) as agent:
+        start = time.monotonic()
+        slow = await agent.call_tool("c1", "toolbox__slow_echo", {"text": "x", "seconds": 30}, timeout=1)
+        assert slow.is_error and (slow.meta or {}).get("a2c_timeout") is True
+        assert time.monotonic() - start < 6  # the Computer's own result, relayed within the grace period
+        task = asyncio.create_task(
+            agent.call_tool("c1", "toolbox__slow_echo", {"text": "x", "seconds": 30}, timeout=20, req_id="rc")
+        )
+        await asyncio.sleep(1)
+        await agent.cancel("rc")
+        cancelled = await asyncio.wait_for(task, 15)
+        assert (cancelled.meta or {}).get("a2c_cancelled") is True
+
+
+async def test_version_rejection_and_refused_second_agent(procs: ProcessManager, official_py: str) -> None:
+    server = await start_ours(procs)
+    url = f"http://127.0.0.1:{server.port}"
+    for transports in (("websocket",), ("polling", "websocket")):
+        old = AsyncAgent(url, token=TOKEN, transports=transports)
+        old._protocol_version = "0.3.0"
+        with pytest.raises(ProtocolVersionError) as info:
+            await old.connect()
+        assert info.value.client_version == "0.3.0" and info.value.server_version == "0.4.0"
+    async with AsyncAgent(url, token=TOKEN, office="o1", name="a1"):
+        with pytest.raises(JoinRefusedError):
+            async with AsyncAgent(url, token=TOKEN, office="o1", name="a2"):
+                pass
+
+
+async def test_reconnect_after_our_server_restarts(
+    procs: ProcessManager, official_py: str, tmp_path: Path
+) -> None:
+    server = await start_ours(procs)
+    url = f"http://127.0.0.1:{server.port}"
+    reconnected = asyncio.Event()
+    async with AsyncAgent(url, token=TOKEN, office="o1", name="a1") as agent:
+        agent.on("reconnected")(reconnected.set)
+        server.stop()
+        await start_ours(procs, "smcp-server-2", server.port)
+        await asyncio.wait_for(reconnected.wait(), 30)
+        assert [s.name for s in await agent.sessions()] == ["a1"]
