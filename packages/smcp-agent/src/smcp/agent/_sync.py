@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -58,9 +59,23 @@ class _LoopThread:
             raise
 
     def stop(self) -> None:
-        if self.loop.is_running():
+        if not self._thread.is_alive():
+            return
+        if threading.current_thread() is not self._thread and self.loop.is_running():
+            with contextlib.suppress(TimeoutError, RuntimeError):
+                asyncio.run_coroutine_threadsafe(self._drain(), self.loop).result(5)
             self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+
+    async def _drain(self) -> None:
+        # cancel what is left (cache refreshes, socket tasks) so nothing is destroyed while pending
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=3)
+        await self.loop.shutdown_asyncgens()
 
 
 class Agent:
