@@ -1,0 +1,123 @@
+"""The servers under comparison and how to start them as separate processes.
+
+Every server binds 127.0.0.1 port 0 and prints ``LISTENING <port>``; the harness'
+``ProcessManager`` (e2e/harness) runs each in its own process group with a log file and stops
+it by PID. Names:
+
+    ours          our smcp-server, plain stack (asyncio + h11 + wsproto) when the CLI lets us pick it
+    ours-std      our smcp-server on uvicorn[standard] (uvloop + httptools + websockets)
+    official      a2c-smcp 0.4.2 in its own virtualenv (plain uvicorn: all that venv has)
+    relay         bench/relay_server.py, plain stack: the floor
+    relay-std     the relay on uvicorn[standard]
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common import log
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from e2e.harness import ManagedProcess, ProcessManager, official_python  # noqa: E402
+
+SERVER_NAMES = ("ours", "official", "relay", "ours-std", "relay-std")
+READY = r"LISTENING (\d+)"
+PLAIN = ["--loop", "asyncio", "--http", "h11", "--ws", "wsproto"]
+STANDARD = ["--loop", "uvloop", "--http", "httptools", "--ws", "websockets"]
+
+
+@functools.cache
+def ours_cli_help() -> str:
+    """``--help`` of our server command ('' when it does not exist yet)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "smcp.server.asgi.cli", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+def ours_available() -> bool:
+    return bool(ours_cli_help())
+
+
+def ours_stack_args(stack: str) -> tuple[list[str], str]:
+    """CLI arguments selecting the uvicorn stack, and the label of what actually runs."""
+    text = ours_cli_help()
+    if all(opt in text for opt in ("--loop", "--http", "--ws")):
+        return (PLAIN if stack == "plain" else STANDARD), stack
+    return [], "auto"  # uvicorn picks: in the bench env (uvicorn[standard]) that is 'standard'
+
+
+@dataclass
+class ServerSpec:
+    name: str
+    argv: list[str]
+    stack: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def spec_for(name: str, token: str) -> ServerSpec:
+    py = sys.executable
+    if name in ("relay", "relay-std"):
+        stack = "standard" if name == "relay-std" else "plain"
+        argv = [py, str(HERE / "relay_server.py"), "--port", "0", "--token", token, "--stack", stack]
+        return ServerSpec(name, argv, stack)
+    if name in ("ours", "ours-std"):
+        extra, stack = ours_stack_args("standard" if name == "ours-std" else "plain")
+        argv = [py, "-m", "smcp.server.asgi.cli", "--host", "127.0.0.1", "--port", "0", "--token", token]
+        return ServerSpec(name, argv + extra, stack)
+    if name == "official":
+        script = ROOT / "e2e" / "harness" / "official_peers" / "official_server.py"
+        home = Path(tempfile.gettempdir()) / "smcp-bench" / "official-home"
+        home.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("A2C_", "VIRTUAL_ENV", "PYTHON"))}
+        env["HOME"] = str(home)
+        return ServerSpec(
+            name, [str(official_python()), str(script), "--port", "0", "--token", token], "plain", env
+        )
+    raise ValueError(f"unknown server {name!r}; choose from {', '.join(SERVER_NAMES)}")
+
+
+class Servers:
+    """Starts and stops server processes; one log file each under ``log_dir``."""
+
+    def __init__(self, log_dir: Path, token: str) -> None:
+        self.procs = ProcessManager(log_dir)
+        self.token = token
+        self._seq = 0
+
+    def start(self, name: str, timeout: float = 60.0) -> tuple[ManagedProcess, str]:
+        spec = spec_for(name, self.token)
+        self._seq += 1
+        proc = self.procs.start(
+            f"{self._seq:03d}-{name}",
+            spec.argv,
+            ready=READY,
+            timeout=timeout,
+            env=spec.env or None,
+            cwd=ROOT,
+        )
+        log(f"started {name} (stack {spec.stack}) pid={proc.pid} port={proc.port}")
+        return proc, f"http://127.0.0.1:{proc.port}"
+
+    def stop(self, proc: ManagedProcess) -> None:
+        proc.stop(4.0)
+
+    def stop_all(self) -> None:
+        self.procs.stop_all(4.0)
