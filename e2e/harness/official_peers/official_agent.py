@@ -11,14 +11,15 @@ Prints ``READY`` once it accepts commands. Then every stdin line is one command:
 and every answer is one stdout line carrying the same ``id``::
 
     {"id": 7, "result": {...}}                                  # success (plain JSON)
-    {"id": 7, "error": {"type": "TimeoutError", "message": "..."}}  # any exception
+    {"id": 7, "error": {"type": "TimeoutError", "code": null, "message": "..."}}  # any exception
 
 Commands run concurrently (answers may come out of order; match them by ``id``). ``timeout`` bounds
 the whole command (default 30 s; for ``tool_call`` the call's own timeout + 10 s).
 
 Commands and ``args``:
 
-- ``connect`` {}: ``connect_to_server(url)`` with ``DefaultAgentAuthProvider(api_key=token)``.
+- ``connect`` {version?}: ``connect_to_server(url)`` with ``DefaultAgentAuthProvider(api_key=token)``
+  (an empty ``--token`` sends no auth); ``version`` replaces the advertised protocol version.
 - ``join`` {office?, name?, role?}: raw ``call("server:join_office", ..., namespace="/smcp")``;
   result ``{"ack": [...]}`` (the official ``join_office()`` helper is fire-and-forget).
 - ``leave`` {office?}: raw ``call("server:leave_office")``; result ``{"ack": [...]}``.
@@ -132,7 +133,9 @@ class Driver:
         self.client.create_tool_call_request = capturing  # type: ignore[method-assign]
 
     # -- commands -----------------------------------------------------------------------------
-    async def cmd_connect(self) -> Any:
+    async def cmd_connect(self, version: str | None = None) -> Any:
+        if version is not None:  # pretend to speak another protocol version (version-gate tests)
+            sys.modules["a2c_smcp.agent.client"].PROTOCOL_VERSION = version
         await self.client.connect_to_server(self.args.url)
         return {"connected": True, "sid": self.client.get_sid(NAMESPACE)}
 
@@ -247,12 +250,12 @@ class Driver:
         except Exception as exc:
             sys.stderr.write(traceback.format_exc())
             kind = "TimeoutError" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
-            answer = {"id": command_id, "error": {"type": kind, "message": str(exc)}}
+            answer = {"id": command_id, "error": {"type": kind, "code": error_code(exc), "message": str(exc)}}
         emit_line(json.dumps(answer, ensure_ascii=False, default=repr))
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
+        reader = asyncio.StreamReader(limit=256 * 1024 * 1024)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         tasks: set[asyncio.Task[None]] = set()
         emit_line("READY")
@@ -279,6 +282,14 @@ class Driver:
                 await asyncio.wait_for(self.client.disconnect(), 5)
             except Exception:
                 sys.stderr.write(traceback.format_exc())
+
+
+def error_code(exc: BaseException) -> int | None:
+    """The protocol error code an SDK exception carries (4008 for a version rejection), else None."""
+    if type(exc).__name__ == "ProtocolVersionError":
+        return 4008
+    code = getattr(exc, "code", None)
+    return int(code) if isinstance(code, int) else None
 
 
 class Recorder:
