@@ -59,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--idle-connections", type=int, default=10000)
     ap.add_argument("--idle-hold", type=float, default=60.0)
     ap.add_argument("--office-members", type=int, default=500)
-    ap.add_argument("--connect-concurrency", type=int, default=64)
+    ap.add_argument("--connect-concurrency", type=int, default=200)
     ap.add_argument("--fs-concurrency", type=int, default=16)
     ap.add_argument("--fs-n1", type=int, default=300)
     ap.add_argument("--fs-nc", type=int, default=800)
