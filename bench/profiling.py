@@ -103,7 +103,7 @@ def main() -> None:
         if spy.returncode != 0:
             log(f"py-spy failed: {spy.stderr[-500:]}")
         out, _ = load.communicate(timeout=args.seconds + 120)
-        loadgen = next((json.loads(x) for x in reversed(out.splitlines()) if x.startswith("{")), {})
+        loadgen: Result = next((json.loads(x) for x in reversed(out.splitlines()) if x.startswith("{")), {})
     finally:
         if load is not None and load.poll() is None:
             load.kill()
