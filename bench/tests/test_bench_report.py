@@ -1,0 +1,54 @@
+"""The bench summaries: same-repeat ratios, medians and the target verdicts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from report import Record, paired_ratio, summary_table, target_status, targets
+
+
+def rec(server: str, key: str, repeat: int, **metrics: object) -> Record:
+    return {"server": server, "key": key, "repeat": repeat, "ok": True, **metrics}
+
+
+RECORDS: list[Record] = [
+    rec("ours", "throughput_c16", 1, server_cpu_us_per_call=300.0),
+    rec("relay", "throughput_c16", 1, server_cpu_us_per_call=250.0),
+    rec("official", "throughput_c16", 1, server_cpu_us_per_call=1000.0),
+    rec("ours", "throughput_c16", 2, server_cpu_us_per_call=200.0),
+    rec("relay", "throughput_c16", 2, server_cpu_us_per_call=200.0),
+    rec("official", "throughput_c16", 2, server_cpu_us_per_call=900.0),
+    rec("relay", "throughput_c16", 3, server_cpu_us_per_call=1.0),  # no partner in repeat 3
+    {"server": "ours", "key": "throughput_c16", "repeat": 3, "ok": False, "error": "boom"},
+]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [("ours", "relay", 1.1), ("ours", "official", 0.261), ("relay", "nobody", None)],
+)
+def test_paired_ratio_uses_only_repeats_with_both(a: str, b: str, expected: float | None) -> None:
+    assert paired_ratio(RECORDS, "throughput_c16", "server_cpu_us_per_call", a, b) == expected
+
+
+def test_target_verdicts() -> None:
+    status = {
+        (s["figure"], s["target"]): s
+        for s in target_status(RECORDS, targets(["throughput_c16"], [], "x", 16))
+    }
+    relay = status[("server CPU per tool_call, 16–64 in flight", "≤ 1.10 × relay")]
+    official = status[("server CPU per tool_call, 16–64 in flight", "≤ 0.35 × official")]
+    assert relay["met"] is True
+    assert official["met"] is True
+    assert status[("office fill, 500 members", "≤ 2 × relay's time")]["met"] is None
+
+
+def test_summary_table_lists_failures() -> None:
+    table = summary_table(RECORDS)
+    assert "| throughput_c16 | server_cpu_us_per_call |" in table
+    assert "FAILED (ours, repeat 3) | boom" in table
