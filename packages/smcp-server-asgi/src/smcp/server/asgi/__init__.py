@@ -1,0 +1,17 @@
+"""smcp-server-asgi: host the A2C-SMCP server as one ASGI app, and the ``smcp-server`` command.
+
+>>> app = create_app(settings=ServerSettings(), auth=TokenAuth("secret"))  # run with any ASGI server
+
+Public API: :func:`create_app`, :func:`mount`, :class:`SMCPApp`, :func:`render_prometheus`;
+the command lives in :mod:`smcp.server.asgi.cli`.
+"""
+
+from smcp.core._compat import require_core_version
+from smcp.server.asgi._version import __version__
+
+require_core_version("smcp-server-asgi", __version__)
+
+from smcp.server.asgi._app import SMCPApp, create_app, mount  # noqa: E402
+from smcp.server.asgi._prometheus import render_prometheus  # noqa: E402
+
+__all__ = ["SMCPApp", "__version__", "create_app", "mount", "render_prometheus"]

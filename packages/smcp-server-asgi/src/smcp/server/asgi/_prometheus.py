@@ -1,0 +1,59 @@
+"""Prometheus text exposition of :class:`~smcp.server.core.ServerMetrics`."""
+
+from __future__ import annotations
+
+from smcp.server.core import ServerMetrics
+from smcp.server.core._metrics import LATENCY_BUCKETS
+
+__all__ = ["render_prometheus"]
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_prometheus(metrics: ServerMetrics) -> str:
+    """The counters in Prometheus text format 0.0.4."""
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_text: str, value: float) -> None:
+        lines.extend((f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value:g}"))
+
+    metric("smcp_connections", "gauge", "Connected Socket.IO clients on /smcp.", metrics.connections)
+    metric("smcp_connections_total", "counter", "Accepted connections.", metrics.connections_total)
+    metric("smcp_auth_failures_total", "counter", "Refused connections (auth).", metrics.auth_failures_total)
+    metric(
+        "smcp_version_rejections_total",
+        "counter",
+        "Handshakes refused by the version gate.",
+        metrics.version_rejections_total,
+    )
+    metric("smcp_offices", "gauge", "Offices with at least one member.", metrics.offices)
+    metric("smcp_joins_total", "counter", "Successful server:join_office.", metrics.joins_total)
+    metric("smcp_join_failures_total", "counter", "Refused server:join_office.", metrics.join_failures_total)
+    metric("smcp_notifications_total", "counter", "notify:* broadcasts.", metrics.notifications_total)
+    metric("smcp_relay_in_flight", "gauge", "Relayed requests waiting for a Computer.", metrics.in_flight)
+    lines += [
+        "# HELP smcp_calls_total Relayed client:* requests by outcome.",
+        "# TYPE smcp_calls_total counter",
+    ]
+    for (event, outcome), count in sorted(metrics.calls.items()):
+        lines.append(f'smcp_calls_total{{event="{_label(event)}",outcome="{outcome}"}} {count}')
+    lines += [
+        "# HELP smcp_rejections_total Refused server:* and unknown events.",
+        "# TYPE smcp_rejections_total counter",
+    ]
+    for event, count in sorted(metrics.rejections.items()):
+        lines.append(f'smcp_rejections_total{{event="{_label(event)}"}} {count}')
+    lines += [
+        "# HELP smcp_relay_latency_seconds Time from forwarding a request to the Computer's answer.",
+        "# TYPE smcp_relay_latency_seconds histogram",
+    ]
+    cumulative = 0
+    for bound, count in zip([*LATENCY_BUCKETS, float("inf")], metrics.latency_buckets, strict=True):
+        cumulative += count
+        le = "+Inf" if bound == float("inf") else f"{bound:g}"
+        lines.append(f'smcp_relay_latency_seconds_bucket{{le="{le}"}} {cumulative}')
+    lines.append(f"smcp_relay_latency_seconds_sum {metrics.latency_sum:.6f}")
+    lines.append(f"smcp_relay_latency_seconds_count {metrics.latency_count}")
+    return "\n".join(lines) + "\n"

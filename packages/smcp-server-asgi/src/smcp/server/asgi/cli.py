@@ -1,0 +1,176 @@
+"""The ``smcp-server`` command: the SMCP server on uvicorn.
+
+``smcp-server --host 127.0.0.1 --port 8000 --token TOKEN`` (or ``SMCP_TOKEN``). With
+``--port 0`` a free port is chosen; the command prints a human line with the URL and then
+``LISTENING <port>`` once it accepts connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+_STD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and every ``extra`` field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STD_ATTRS and not key.startswith("_"):
+                out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="smcp-server", description="Run an A2C-SMCP server (protocol 0.4).")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one (default 8000)")
+    p.add_argument("--token", default=None, help="shared token clients send in auth.token (env SMCP_TOKEN)")
+    p.add_argument(
+        "--insecure-no-auth", action="store_true", help="accept every connection (development only)"
+    )
+    p.add_argument("--path", default="/socket.io", help="Engine.IO path (default /socket.io)")
+    p.add_argument(
+        "--grace", type=float, default=5.0, help="seconds added to a tool call's timeout (default 5)"
+    )
+    p.add_argument(
+        "--request-timeout", type=float, default=60.0, help="relay deadline of other client:* (default 60)"
+    )
+    p.add_argument(
+        "--max-message-size",
+        type=int,
+        default=16 * 1024 * 1024,
+        help="largest Socket.IO message in bytes (default 16 MiB)",
+    )
+    p.add_argument(
+        "--max-agents-per-office", type=int, default=1, help="agents allowed per office (default 1)"
+    )
+    p.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"
+    )
+    p.add_argument("--json-logs", action="store_true", help="log one JSON object per line on stderr")
+    return p
+
+
+def _configure_logging(level: str, json_logs: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if json_logs:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # Per-request access lines are noise at info level.
+    logging.getLogger("uvicorn.access").setLevel(max(logging.WARNING, root.level))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``smcp-server``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    token = args.token or os.environ.get("SMCP_TOKEN") or None
+    if token is None and not args.insecure_no_auth:
+        print(
+            "smcp-server: no token; pass --token TOKEN or set SMCP_TOKEN "
+            "(or --insecure-no-auth for local development)",
+            file=sys.stderr,
+        )
+        return 2
+    _configure_logging(args.log_level, args.json_logs)
+
+    import uvicorn
+
+    from smcp.server.asgi._app import create_app
+    from smcp.server.core import AllowAll, ServerSettings, TokenAuth
+
+    try:
+        settings = ServerSettings(
+            grace=args.grace,
+            default_timeout=args.request_timeout,
+            max_message_size=args.max_message_size,
+            max_agents_per_office=args.max_agents_per_office,
+        )
+    except ValueError as exc:
+        print(f"smcp-server: {exc}", file=sys.stderr)
+        return 2
+    auth = TokenAuth(token) if token is not None else AllowAll()
+    app = create_app(settings=settings, auth=auth, path=args.path)
+
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        log_config=None,
+        ws_max_size=settings.max_message_size + 64 * 1024,
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)),
+        server_header=False,
+    )
+
+    class _Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Answer in-flight calls while the connections are still open.
+            await app.shutdown()
+            await super().shutdown(sockets)
+
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        print(f"smcp-server: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    port = sock.getsockname()[1]
+    server = _Server(config)
+    log = logging.getLogger("smcp.server")
+
+    async def run() -> None:
+        task = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn exposes no event
+            await asyncio.sleep(0.01)
+        if server.started:
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
+            print(f"smcp-server listening on http://{host}:{port} (Engine.IO path {app.path})", flush=True)
+            print(f"LISTENING {port}", flush=True)
+            log.info("event loop: %s; auth: %s", loop_name, "token" if token else "NONE (insecure)")
+        await task
+
+    config.load()
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(run())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

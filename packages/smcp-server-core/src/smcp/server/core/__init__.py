@@ -1,0 +1,39 @@
+"""smcp-server-core: the A2C-SMCP Server on python-socketio, independent of any web framework.
+
+>>> server = SMCPServer(ServerSettings(grace=5.0), TokenAuth("secret"))
+>>> server.sio  # a socketio.AsyncServer (async_mode="asgi"); host it anywhere
+
+Public API: :class:`SMCPServer`, :class:`ServerSettings`, :class:`TokenAuth`, :class:`AllowAll`,
+:class:`AuthProvider`, :class:`Principal`, :data:`OfficeAuthorizer`, :class:`Registry`,
+:class:`MemoryRegistry`, :class:`Session`, :class:`ServerMetrics`, :class:`VersionGate`.
+"""
+
+from smcp.core._compat import require_core_version
+from smcp.server.core._version import __version__
+
+require_core_version("smcp-server-core", __version__)
+
+from smcp.server.core._auth import AllowAll, AuthProvider, OfficeAuthorizer, Principal, TokenAuth  # noqa: E402
+from smcp.server.core._gate import VersionGate  # noqa: E402
+from smcp.server.core._metrics import ServerMetrics  # noqa: E402
+from smcp.server.core._registry import JoinOutcome, JoinRejected, MemoryRegistry, Registry, Session  # noqa: E402
+from smcp.server.core._server import SMCPServer  # noqa: E402
+from smcp.server.core._settings import ServerSettings  # noqa: E402
+
+__all__ = [
+    "AllowAll",
+    "AuthProvider",
+    "JoinOutcome",
+    "JoinRejected",
+    "MemoryRegistry",
+    "OfficeAuthorizer",
+    "Principal",
+    "Registry",
+    "SMCPServer",
+    "ServerMetrics",
+    "ServerSettings",
+    "Session",
+    "TokenAuth",
+    "VersionGate",
+    "__version__",
+]

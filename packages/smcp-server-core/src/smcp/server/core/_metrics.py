@@ -1,0 +1,103 @@
+"""Counters an operator can scrape; plain attributes, no dependency on a metrics library."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["LATENCY_BUCKETS", "OUTCOMES", "ServerMetrics"]
+
+#: Upper bounds (seconds) of the relay latency histogram buckets; a final +Inf bucket follows.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
+
+#: How a relayed ``client:*`` request ended.
+#: ``ok``: the Computer answered; ``error``: it answered with an ErrorPayload; ``bad_request``,
+#: ``forbidden``, ``not_found``: refused by the server; ``timeout``: deadline passed;
+#: ``disconnected``: the Computer went away; ``bad_reply``: the reply was not one JSON object;
+#: ``shutdown``: the server stopped first; ``internal``: a server bug (see the log).
+OUTCOMES: tuple[str, ...] = (
+    "ok",
+    "error",
+    "bad_request",
+    "forbidden",
+    "not_found",
+    "timeout",
+    "disconnected",
+    "bad_reply",
+    "shutdown",
+    "internal",
+)
+
+
+@dataclass(slots=True)
+class ServerMetrics:
+    """Live counters of one :class:`~smcp.server.core.SMCPServer`."""
+
+    connections: int = 0
+    connections_total: int = 0
+    auth_failures_total: int = 0
+    version_rejections_total: int = 0
+    offices: int = 0
+    joins_total: int = 0
+    join_failures_total: int = 0
+    notifications_total: int = 0
+    in_flight: int = 0
+    #: ``(event, outcome)`` → count for relayed ``client:*`` requests.
+    calls: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Non-relay requests refused with an error (bad payload, role, unknown event).
+    rejections: dict[str, int] = field(default_factory=dict)
+    #: Cumulative-free bucket counts of relay latency; index ``len(LATENCY_BUCKETS)`` is +Inf.
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    latency_sum: float = 0.0
+    latency_count: int = 0
+
+    def count_call(self, event: str, outcome: str) -> None:
+        key = (event, outcome)
+        self.calls[key] = self.calls.get(key, 0) + 1
+
+    def count_rejection(self, event: str) -> None:
+        self.rejections[event] = self.rejections.get(event, 0) + 1
+
+    def observe_latency(self, seconds: float) -> None:
+        self.latency_buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.latency_sum += seconds
+        self.latency_count += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-ready copy of every counter."""
+        return {
+            "connections": self.connections,
+            "connections_total": self.connections_total,
+            "auth_failures_total": self.auth_failures_total,
+            "version_rejections_total": self.version_rejections_total,
+            "offices": self.offices,
+            "joins_total": self.joins_total,
+            "join_failures_total": self.join_failures_total,
+            "notifications_total": self.notifications_total,
+            "in_flight": self.in_flight,
+            "calls": [{"event": e, "outcome": o, "count": n} for (e, o), n in sorted(self.calls.items())],
+            "rejections": dict(sorted(self.rejections.items())),
+            "relay_latency": {
+                "buckets": list(zip([*LATENCY_BUCKETS, float("inf")], self.latency_buckets, strict=True)),
+                "sum": self.latency_sum,
+                "count": self.latency_count,
+            },
+        }

@@ -1,0 +1,42 @@
+"""Server settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ServerSettings"]
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Tunables of :class:`~smcp.server.core.SMCPServer`; every field has a safe default."""
+
+    #: Seconds added to a tool call's own ``timeout`` before the relay gives up (408).
+    grace: float = 5.0
+    #: Relay deadline in seconds for every ``client:*`` other than ``client:tool_call``.
+    default_timeout: float = 60.0
+    #: Largest Engine.IO message (HTTP body or WebSocket frame) in bytes; larger ones are refused.
+    max_message_size: int = 16 * MIB
+    #: Agents allowed in one office at a time (the protocol's default is one).
+    max_agents_per_office: int = 1
+    #: Engine.IO heartbeat, seconds.
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    #: ``cors_allowed_origins`` for python-socketio: ``"*"``, a list of origins, or ``None`` (same origin).
+    cors_allowed_origins: str | list[str] | None = "*"
+    #: Check the ``a2c_version`` query again in the Socket.IO connect handler (for hosts without the gate).
+    check_version_on_connect: bool = True
+    #: Seconds :meth:`SMCPServer.shutdown` waits for answers to in-flight requests to be sent.
+    shutdown_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.grace < 0:
+            raise ValueError(f"grace must be >= 0 seconds, got {self.grace}")
+        if self.default_timeout <= 0:
+            raise ValueError(f"default_timeout must be > 0 seconds, got {self.default_timeout}")
+        if self.max_message_size < 1024:
+            raise ValueError(f"max_message_size must be at least 1024 bytes, got {self.max_message_size}")
+        if self.max_agents_per_office < 1:
+            raise ValueError(f"max_agents_per_office must be >= 1, got {self.max_agents_per_office}")
