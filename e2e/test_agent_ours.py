@@ -1,15 +1,21 @@
-"""Our Agent against our server (``smcp-server`` subprocess) with the official Computer.
+"""Our Agent against our server with the official Computer.
 
-Skipped until the ``smcp-server`` console script is installed next to the test interpreter.
+The server runs either as the ``smcp-server`` subprocess or in this process (``smcp.server.core``
+under uvicorn on a pre-bound port-0 socket). Each variant is skipped while its package is not
+installed next to the test interpreter.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
+import socket
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,15 +46,45 @@ async def start_ours(procs: ProcessManager, name: str = "smcp-server", port: int
     return await procs.astart(name, server_argv(port), ready=r"LISTENING (\d+)", timeout=60)
 
 
-async def start_stack(procs: ProcessManager, tmp_path: Path) -> tuple[str, ManagedProcess]:
-    server = await start_ours(procs)
-    url = f"http://127.0.0.1:{server.port}"
+@contextlib.asynccontextmanager
+async def in_process_server(**settings: Any) -> AsyncIterator[str]:
+    """Our server core in this event loop, behind its version gate, served by uvicorn."""
+    core = pytest.importorskip("smcp.server.core")
+    socketio = pytest.importorskip("socketio")
+    uvicorn = pytest.importorskip("uvicorn")
+    server = core.SMCPServer(core.ServerSettings(**settings), core.TokenAuth(TOKEN))
+    app = core.VersionGate(socketio.ASGIApp(server.sio))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(uv.serve(sockets=[sock]))
+    try:
+        for _ in range(250):
+            if uv.started:
+                break
+            await asyncio.sleep(0.02)
+        assert uv.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        uv.should_exit = True
+        uv.force_exit = True
+        await asyncio.wait_for(task, 15)
+        sock.close()
+
+
+async def start_computer(procs: ProcessManager, tmp_path: Path, url: str) -> None:
     config = write_mcp_json(
         tmp_path / "mcp.json", {"toolbox": stdio_server_entry(sys.executable, [str(toolbox_path()), "stdio"])}
     )
     await start_official_computer(
         procs, url=url, office="o1", name="c1", config=config, landing_root=tmp_path / "landing"
     )
+
+
+async def start_stack(procs: ProcessManager, tmp_path: Path) -> tuple[str, ManagedProcess]:
+    server = await start_ours(procs)
+    url = f"http://127.0.0.1:{server.port}"
+    await start_computer(procs, tmp_path, url)
     return url, server
 
 
@@ -56,6 +92,38 @@ async def test_every_method_against_our_server(
     procs: ProcessManager, official_py: str, tmp_path: Path
 ) -> None:
     url, _ = await start_stack(procs, tmp_path)
+    await every_method(url)
+
+
+async def test_every_method_against_our_server_in_process(
+    procs: ProcessManager, official_py: str, tmp_path: Path
+) -> None:
+    async with in_process_server() as url:
+        await start_computer(procs, tmp_path, url)
+        await every_method(url)
+
+
+async def test_timeout_and_cache_refresh_in_process(
+    procs: ProcessManager, official_py: str, tmp_path: Path
+) -> None:
+    async with in_process_server(grace=3.0) as url:
+        await start_computer(procs, tmp_path, url)
+        async with AsyncAgent(url, token=TOKEN, office="o1", name="a1", tool_call_grace=3.0) as agent:
+            await agent.cache.wait_idle(30)
+            start = time.monotonic()
+            slow = await agent.call_tool("c1", "toolbox__slow_echo", {"text": "x", "seconds": 30}, timeout=1)
+            assert (slow.meta or {}).get("a2c_timeout") is True
+            assert time.monotonic() - start < 4.5  # the Computer's own timeout result, not the Agent's
+            view = agent.cache.get("c1")
+            assert view is not None
+            await agent.call_tool("c1", "toolbox__grow", {}, timeout=10)
+            deadline = time.monotonic() + 20
+            while "toolbox__extra" not in {t.name for t in view.tools or ()}:
+                assert time.monotonic() < deadline, "the cache never saw the new tool"
+                await asyncio.sleep(0.1)
+
+
+async def every_method(url: str) -> None:
     async with AsyncAgent(url, token=TOKEN, office="o1", name="a1") as agent:
         await agent.cache.wait_idle(30)
         view = agent.cache.get("c1")
