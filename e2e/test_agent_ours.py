@@ -47,7 +47,7 @@ async def start_ours(procs: ProcessManager, name: str = "smcp-server", port: int
 
 
 @contextlib.asynccontextmanager
-async def in_process_server(**settings: Any) -> AsyncIterator[str]:
+async def in_process_server(port: int = 0, **settings: Any) -> AsyncIterator[str]:
     """Our server core in this event loop, behind its version gate, served by uvicorn."""
     core = pytest.importorskip("smcp.server.core")
     socketio = pytest.importorskip("socketio")
@@ -55,7 +55,8 @@ async def in_process_server(**settings: Any) -> AsyncIterator[str]:
     server = core.SMCPServer(core.ServerSettings(**settings), core.TokenAuth(TOKEN))
     app = core.VersionGate(socketio.ASGIApp(server.sio))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.create_task(uv.serve(sockets=[sock]))
     try:
@@ -191,3 +192,32 @@ async def test_reconnect_after_our_server_restarts(
         await start_ours(procs, "smcp-server-2", server.port)
         await asyncio.wait_for(reconnected.wait(), 30)
         assert [s.name for s in await agent.sessions()] == ["a1"]
+
+
+async def test_version_join_and_reconnect_in_process(official_py: str) -> None:
+    async with in_process_server() as url:
+        for transports in (("websocket",), ("polling", "websocket")):
+            old = AsyncAgent(url, token=TOKEN, transports=transports)
+            old._protocol_version = "0.3.0"
+            with pytest.raises(ProtocolVersionError) as info:
+                await old.connect()
+            assert (info.value.client_version, info.value.max_supported) == ("0.3.0", "0.4.999")
+        agent = AsyncAgent(url, token=TOKEN, office="o1", name="a1", cache=False)
+        await agent.__aenter__()
+        try:
+            with pytest.raises(JoinRefusedError):
+                async with AsyncAgent(url, token=TOKEN, office="o1", name="a2"):
+                    pass
+            reconnected = asyncio.Event()
+            agent.on("reconnected")(reconnected.set)
+        except BaseException:
+            await agent.close()
+            raise
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        async with in_process_server(port) as again:
+            assert again == url
+            await asyncio.wait_for(reconnected.wait(), 30)
+            assert [s.name for s in await agent.sessions()] == ["a1"]
+    finally:
+        await agent.close()
