@@ -85,8 +85,9 @@ def _configure_logging(level: str, json_logs: bool) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # Per-request access lines are noise at info level.
-    logging.getLogger("uvicorn.access").setLevel(max(logging.WARNING, root.level))
+    # uvicorn logs every request and WebSocket at INFO: noise and cost on a busy relay.
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 def _bind(host: str, port: int) -> socket.socket:
