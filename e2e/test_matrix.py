@@ -89,7 +89,6 @@ class Lab:
         self.servers: dict[Kind, ServerUnderTest] = {}
         self.computers: dict[tuple[Kind, Kind], ComputerUnderTest] = {}
         self.config = write_mcp_json(root / "mcp.json", matrix_servers())
-        self.skill_home = make_skill_home(root / "skills")
         self._restarts = itertools.count(1)
 
     async def server(self, kind: Kind) -> ServerUnderTest:
@@ -109,7 +108,7 @@ class Lab:
             self.computers[key] = await start_computer(
                 self.procs, kind, url=srv.url, office=f"office-{server}-{kind}", name=name,
                 config=self.config, landing_root=self.root / f"landing-{server}-{kind}",
-                skill_home=self.skill_home, proc_name=f"{kind}-computer-{name}",
+                skill_home=make_skill_home(self.root / f"skills-{name}"), proc_name=f"{kind}-computer-{name}",
             )  # fmt: skip
         return self.computers[key]
 
@@ -176,6 +175,7 @@ class Stack:
             office=office or self.office,
             name=name or unique("agent"),
             token=self.server.token if token is None else token,
+            socketio_path=self.server.socketio_path,
         )
         self.agents.append(agent)
         if connect:
@@ -190,7 +190,7 @@ class Stack:
         config = write_mcp_json(self.tmp / "mcp.json", matrix_servers())
         self.computer = await start_computer(
             self.procs, self.combo.computer, url=self.server.url, office=office,
-            name=name or unique("comp"), config=config,
+            name=name or unique("comp"), config=config, socketio_path=self.server.socketio_path,
         )  # fmt: skip
         self.office = office
         return self.computer
@@ -478,6 +478,7 @@ async def scenario_cross_office(stack: Stack) -> None:
         other = await start_computer(
             stack.procs, stack.combo.computer, url=stack.server.url, office=unique("far-office"),
             name=unique("far-comp"), config=write_mcp_json(stack.tmp / "far.json", matrix_servers()),
+            socketio_path=stack.server.socketio_path,
         )  # fmt: skip
     stack.lab.link_logs(stack.procs)
     agent = await stack.agent()
@@ -614,7 +615,12 @@ async def scenario_resources(stack: Stack) -> None:
 async def scenario_skills(stack: Stack) -> None:
     agent = await stack.agent()
     comp = stack.comp.name
-    skills = (await agent.call("get_skills", computer=comp))["skills"]
+    skills: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while not skills and time.monotonic() < deadline:  # discovery runs in the background at start
+        skills = (await agent.call("get_skills", computer=comp))["skills"]
+        if not skills:
+            await anyio.sleep(0.3)
     assert [(s["name"], s["source"]) for s in skills] == [("demo-skill", "user")]
     assert skills[0]["description"] == "A demo skill"
     skill_md = await agent.call("get_skill", computer=comp, name="demo-skill")

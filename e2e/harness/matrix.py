@@ -125,20 +125,22 @@ class ServerUnderTest:
     kind: Kind
     proc: ManagedProcess
     token: str
-    path: str = ""  # a sub-path the app is mounted at ("" = at the root)
+    path: str = ""  # the sub-path the app is mounted at ("" = at the root)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.proc.port}{self.path}"
+        """What clients connect to (Socket.IO clients take the path separately)."""
+        return f"http://127.0.0.1:{self.proc.port}"
 
     @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.proc.port}"
+    def socketio_path(self) -> str:
+        """The Engine.IO path clients must use (``socket.io``, or ``<mount>/socket.io``)."""
+        return f"{self.path.strip('/')}/socket.io" if self.path.strip("/") else "socket.io"
 
     @property
     def socketio_url(self) -> str:
         """The Engine.IO endpoint (for raw HTTP checks of the version gate)."""
-        return f"{self.base_url}{self.path}/socket.io/"
+        return f"{self.url}/{self.socketio_path}/"
 
 
 async def start_server(
@@ -238,6 +240,7 @@ async def start_computer(
     landing_root: Path | None = None,
     skill_home: Path | None = None,
     proc_name: str | None = None,
+    socketio_path: str = "socket.io",
     timeout: float = 90.0,
 ) -> ComputerUnderTest:
     """Start a headless Computer of ``kind`` that hosts ``config`` (an official-shaped mcp.json),
@@ -246,7 +249,7 @@ async def start_computer(
     if kind == "official":
         proc = await start_official_computer(
             procs, url=url, office=office, name=name, config=config, token=token,
-            landing_root=landing_root, env=env, timeout=timeout,
+            landing_root=landing_root, env=env, socketio_path=socketio_path, timeout=timeout,
         )  # fmt: skip
         return ComputerUnderTest(kind, proc, name, office)
     if not our_computer_available():
@@ -261,6 +264,8 @@ async def start_computer(
         argv += ["--landing-root", landing_root]
     if skill_home is not None:
         argv += ["--skill-home", skill_home]
+    if socketio_path != "socket.io":
+        argv += ["--socketio-path", socketio_path]
     label = proc_name or f"our-computer-{name}"
     home = procs.log_dir / f"home-{label}"
     (home / "cwd").mkdir(parents=True, exist_ok=True)
@@ -303,6 +308,7 @@ class AgentUnderTest(OfficialAgent):
         office: str,
         name: str,
         token: str = DEFAULT_TOKEN,
+        socketio_path: str = "socket.io",
         timeout: float = 60.0,
     ) -> AgentUnderTest:
         label = f"{kind}-agent-{name}"
@@ -318,6 +324,7 @@ class AgentUnderTest(OfficialAgent):
             env = our_env()
         argv: list[str | Path] = [
             python, script, "--url", url, "--token", token, "--office", office, "--name", name,
+            "--socketio-path", socketio_path,
         ]  # fmt: skip
         proc = await procs.astart(label, argv, ready=r"^READY$", env=env, stdin=True, timeout=timeout)
         return cls(proc, kind, name)

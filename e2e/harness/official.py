@@ -90,6 +90,7 @@ async def start_official_computer(
     auto_apply: bool = True,
     landing_root: Path | None = None,
     env: dict[str, str] | None = None,
+    socketio_path: str = "socket.io",
     timeout: float = 90.0,
 ) -> ManagedProcess:
     """Start a headless official Computer and wait for ``READY`` (connected and joined)."""
@@ -102,6 +103,8 @@ async def start_official_computer(
         argv.append("--auto-apply")
     if landing_root is not None:
         argv += ["--landing-root", landing_root]
+    if socketio_path != "socket.io":
+        argv += ["--socketio-path", socketio_path]
     proc_name = f"official-computer-{name}"
     home = procs.log_dir / f"home-{proc_name}"
     work = home / "cwd"

@@ -2,7 +2,7 @@
 
 Runs inside the official venv::
 
-    python official_agent.py --url U --token T --office O --name A
+    python official_agent.py --url U --token T --office O --name A [--socketio-path P]
 
 Prints ``READY`` once it accepts commands. Then every stdin line is one command::
 
@@ -136,7 +136,7 @@ class Driver:
     async def cmd_connect(self, version: str | None = None) -> Any:
         if version is not None:  # pretend to speak another protocol version (version-gate tests)
             sys.modules["a2c_smcp.agent.client"].PROTOCOL_VERSION = version
-        await self.client.connect_to_server(self.args.url)
+        await self.client.connect_to_server(self.args.url, socketio_path=self.args.socketio_path)
         return {"connected": True, "sid": self.client.get_sid(NAMESPACE)}
 
     async def cmd_join(self, office: str | None = None, name: str | None = None, role: str = "agent") -> Any:
@@ -332,6 +332,7 @@ def main() -> None:
     parser.add_argument("--token", required=True)
     parser.add_argument("--office", required=True)
     parser.add_argument("--name", required=True)
+    parser.add_argument("--socketio-path", default="socket.io", help="Engine.IO path (a mounted app's)")
     asyncio.run(run(parser.parse_args()))
 
 

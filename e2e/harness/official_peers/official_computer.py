@@ -3,7 +3,7 @@
 Runs inside the official venv::
 
     python official_computer.py --url U --token T --office O --name N --config mcp.json [--auto-apply]
-        [--landing-root DIR]
+        [--landing-root DIR] [--socketio-path P]
 
 ``--config`` is an official-shaped ``mcp.json`` (``{"servers": {...}, "inputs": [...]}``). Every
 server entry (its map key is its ``name``) is validated with the SDK's ``MCPServerConfig`` model and
@@ -96,7 +96,13 @@ async def run(args: argparse.Namespace) -> int:
     try:
         await asyncio.wait_for(computer.boot_up(), args.timeout)
         await asyncio.wait_for(
-            client.connect(args.url, auth={"token": args.token}, namespaces=[NAMESPACE]), args.timeout
+            client.connect(
+                args.url,
+                auth={"token": args.token},
+                namespaces=[NAMESPACE],
+                socketio_path=args.socketio_path,
+            ),
+            args.timeout,
         )
         await asyncio.wait_for(client.join_office(args.office), args.timeout)
     except Exception as exc:  # reported on stdout for the harness, then exit
@@ -128,6 +134,7 @@ def main() -> None:
     parser.add_argument("--config", required=True)
     parser.add_argument("--auto-apply", action="store_true")
     parser.add_argument("--landing-root", default=None)
+    parser.add_argument("--socketio-path", default="socket.io", help="Engine.IO path (a mounted app's)")
     parser.add_argument("--timeout", type=float, default=30.0, help="bound for boot, connect and join")
     args = parser.parse_args()
     sys.exit(asyncio.run(run(args)))

@@ -82,7 +82,9 @@ class Driver:
         self.notifications: list[dict[str, Any]] = []
         self.req_ids: dict[Any, str] = {}
         self.done = asyncio.Event()
-        self.agent = AsyncAgent(args.url, token=args.token or None, name=args.name)
+        self.agent = AsyncAgent(
+            args.url, token=args.token or None, name=args.name, socketio_path=args.socketio_path
+        )
         for kind in (
             "enter_office", "leave_office", "update_config", "update_tool_list", "update_desktop",
             "update_skills",
@@ -310,6 +312,7 @@ def main() -> None:
     parser.add_argument("--token", required=True, help="empty: connect without a token")
     parser.add_argument("--office", required=True)
     parser.add_argument("--name", required=True)
+    parser.add_argument("--socketio-path", default="socket.io", help="Engine.IO path (a mounted app's)")
     asyncio.run(run(parser.parse_args()))
 
 
