@@ -1,0 +1,278 @@
+"""client:* relay, deadlines, disconnects, update_* and cancel (DECISIONS B1, B2, B4, B6, B10)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from smcp_server_testkit import running
+
+from smcp.core.events import ClientEvent
+from smcp.server.core import ServerSettings
+
+if TYPE_CHECKING:
+    from smcp_server_testkit import Harness
+
+pytestmark = pytest.mark.anyio
+
+OTHER_EVENTS = [e.value for e in ClientEvent if e is not ClientEvent.TOOL_CALL]
+
+
+def req(computer: str = "comp1", **extra: Any) -> dict[str, Any]:
+    return {"agent": "agentA", "req_id": "r1", "computer": computer, **extra}
+
+
+def tool(computer: str = "comp1", **extra: Any) -> dict[str, Any]:
+    base = {"tool_name": "t", "params": {}, "timeout": 5}
+    base.update(extra)
+    return req(computer, **base)
+
+
+@pytest.mark.parametrize("event", OTHER_EVENTS)
+async def test_every_client_event_is_relayed_unchanged(smcp: Harness, event: str) -> None:
+    seen: list[tuple[str, Any]] = []
+    reply = {"req_id": "r1", "anything": [1, None, {"x": "y"}], "next_cursor": None}
+
+    def handler(ev: str, data: Any) -> Any:
+        seen.append((ev, data))
+        return reply
+
+    agent = await smcp.agent()
+    await smcp.computer(handler=handler)
+    data = req(
+        extra_key={"kept": True}, mcp_server="s", name="n", blob_handle="h", chunk_offset=0, eof=True, blob=""
+    )
+    ack = await agent.call(event, data)
+    assert ack == (reply,)
+    assert seen == [(event, data)]
+
+
+@pytest.mark.parametrize(("timeout", "forwarded"), [(2, 2), (2.0, 2), ("3", 3), (0, 0)])
+async def test_tool_call_timeout_forwarded_as_int(smcp: Harness, timeout: Any, forwarded: int) -> None:
+    agent = await smcp.agent()
+    await smcp.computer()
+    ack = await agent.call("client:tool_call", tool(timeout=timeout, extra="kept"))
+    seen = ack[0]["meta"]["seen"]
+    assert seen["timeout"] == forwarded
+    assert type(seen["timeout"]) is int
+    assert seen["extra"] == "kept"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (None, "<payload>"),
+        ([1], "<payload>"),
+        ("x", "<payload>"),
+        ({"agent": "agentA", "req_id": "r", "computer": "comp1", "params": {}, "timeout": 5}, "tool_name"),
+        (tool(timeout=1.5), "timeout"),
+        (tool(timeout=-1), "timeout"),
+        (tool(params=None), "params"),
+        (tool(computer="c" * 10_000), "computer"),
+        (tool(tool_name="t" * 5000), "tool_name"),
+        ({"agent": "agentA", "computer": "comp1", "tool_name": "t", "params": {}, "timeout": 1}, "req_id"),
+    ],
+)
+async def test_malformed_tool_call_gets_400(smcp: Harness, data: Any, field: str) -> None:
+    agent = await smcp.agent()
+    await smcp.computer()
+    ack = (
+        await agent.call("client:tool_call", data)
+        if data is not None
+        else await agent.call("client:tool_call")
+    )
+    payload = ack[0]
+    assert payload["code"] == 400
+    assert payload["details"]["event"] == "client:tool_call"
+    assert payload["details"]["field"] == field
+    assert payload["details"]["reason"]
+
+
+async def test_not_found_is_identical_for_unknown_other_office_and_agent_names(smcp: Harness) -> None:
+    agent = await smcp.agent("agentA", "o1")
+    await smcp.computer("elsewhere", "o2")
+    await smcp.agent("agentB", "o2")
+    for name in ("nobody", "elsewhere", "agentB", "agentA"):
+        ack = await agent.call("client:get_tools", req(name))
+        assert ack[0] == {
+            "code": 404,
+            "message": f"Computer with name '{name}' not found",
+            "details": {"computer_name": name},
+        }
+
+
+async def test_role_and_office_rules(smcp: Harness) -> None:
+    comp = await smcp.computer("comp1")
+    await smcp.computer("comp2")
+    # B6: a computer may not send client:*
+    ack = await comp.call("client:get_tools", req("comp2"))
+    assert ack[0]["code"] == 403
+    # an agent outside any office
+    lonely = await smcp.peer()
+    ack = await lonely.call("client:tool_call", tool())
+    assert ack[0]["code"] == 403
+    assert smcp.server.metrics.calls[("client:tool_call", "forbidden")] == 1
+
+
+async def test_tool_call_deadline_is_timeout_plus_grace() -> None:
+    async def never(event: str, data: Any) -> Any:
+        await asyncio.sleep(30)
+
+    async with running(ServerSettings(grace=0.3, default_timeout=0.4)) as h:
+        agent = await h.agent()
+        comp = await h.computer(handler=never)
+        started = time.monotonic()
+        ack = await agent.call("client:tool_call", tool(timeout=1))
+        elapsed = time.monotonic() - started
+        assert 1.2 <= elapsed < 3
+        assert ack[0]["code"] == 408
+        assert ack[0]["details"]["computer_name"] == "comp1"
+        started = time.monotonic()
+        ack = await agent.call("client:get_config", req())
+        assert ack[0]["code"] == 408
+        assert time.monotonic() - started < 2
+        # the expired ack entries are gone from python-socketio's table
+        callbacks = h.server.sio.manager.callbacks.get(comp.sio.get_sid("/smcp"), {})
+        assert [k for k in callbacks if k != 0] == []
+        assert h.server.metrics.calls[("client:tool_call", "timeout")] == 1
+
+
+async def test_computer_disconnect_answers_pending_calls_at_once(smcp: Harness) -> None:
+    arrived = asyncio.Event()
+
+    async def hang(event: str, data: Any) -> Any:
+        arrived.set()
+        await asyncio.sleep(30)
+
+    agent = await smcp.agent()
+    comp = await smcp.computer(handler=hang)
+    calls = [
+        asyncio.ensure_future(agent.call("client:tool_call", tool(timeout=60), timeout=10)) for _ in range(3)
+    ]
+    await asyncio.wait_for(arrived.wait(), 5)
+    started = time.monotonic()
+    await comp.close()
+    acks = await asyncio.wait_for(asyncio.gather(*calls), 10)
+    assert time.monotonic() - started < 3
+    for ack in acks:
+        assert ack[0]["code"] == 404
+    assert smcp.server.metrics.calls[("client:tool_call", "disconnected")] == 3
+    assert smcp.server._pending == {}
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ({"code": 4014, "message": "MCP Server not registered", "mcp_server": "x", "extra": 1}, None),
+        ({"isError": True, "content": [], "meta": None, "weird": {"k": [1, 2]}}, None),
+        ([1, 2], "got list"),
+        ("text", "got str"),
+        (None, "got nothing"),
+        ((1, 2), "got 2 values"),
+    ],
+)
+async def test_replies_pass_through_or_become_clear_errors(
+    smcp: Harness, reply: Any, expected: str | None
+) -> None:
+    agent = await smcp.agent()
+    await smcp.computer(handler=lambda event, data: reply)
+    ack = await agent.call("client:tool_call", tool())
+    if expected is None:
+        assert ack == (reply,)
+    else:
+        assert ack[0]["code"] == 500
+        assert expected in ack[0]["message"]
+        assert "comp1" in ack[0]["message"]
+
+
+async def test_many_concurrent_calls_are_matched(smcp: Harness) -> None:
+    async def handler(event: str, data: Any) -> Any:
+        await asyncio.sleep(0.001 * (hash(data["req_id"]) % 20))
+        return {"content": [], "isError": False, "req": data["req_id"]}
+
+    agent = await smcp.agent()
+    await smcp.computer(handler=handler)
+    ids = [f"r{i}" for i in range(100)]
+    acks = await asyncio.gather(
+        *(agent.call("client:tool_call", {**tool(), "req_id": i}, timeout=20) for i in ids)
+    )
+    assert [a[0]["req"] for a in acks] == ids
+    assert smcp.server.metrics.latency_count == 100
+
+
+UPDATES = ["server:update_config", "server:update_tool_list", "server:update_desktop", "server:update_skills"]
+
+
+@pytest.mark.parametrize("event", UPDATES)
+async def test_updates_rebroadcast_with_registered_name(smcp: Harness, event: str) -> None:
+    agent = await smcp.agent()
+    comp = await smcp.computer("comp1")
+    other = await smcp.computer("comp2")
+    start = len(agent.received)
+    ack = await comp.call(event, {"computer": "someone-else"})
+    assert ack == ()
+    notify = event.replace("server:", "notify:")
+    assert await agent.wait_for(notify, start=start) == {"computer": "comp1"}
+    assert await other.wait_for(notify) == {"computer": "comp1"}
+    assert not [e for e, _ in comp.events() if e == notify]
+
+
+@pytest.mark.parametrize("event", UPDATES)
+async def test_updates_refused_for_agents_strangers_and_bad_payloads(smcp: Harness, event: str) -> None:
+    agent = await smcp.agent()
+    watcher = await smcp.computer("watch")
+    assert (await agent.call(event, {"computer": "agentA"}))[0]["code"] == 403
+    loose = await smcp.peer()
+    assert (await loose.call(event, {"computer": "x"}))[0]["code"] == 403  # no role, no office (B4)
+    outside = await smcp.computer("c", "o2")
+    await outside.call("server:leave_office", {"office_id": "o2"})
+    assert (await outside.call(event, {"computer": "c"}))[0]["details"]["reason"] == "no_office"
+    assert (await watcher.call(event, {"computer": 3}))[0]["code"] == 400
+    assert (await watcher.call(event))[0]["code"] == 400
+    await asyncio.sleep(0.1)
+    notify = event.replace("server:", "notify:")
+    assert [e for e, _ in agent.events() if e == notify] == []
+
+
+async def test_cancel_relayed_only_for_own_name(smcp: Harness) -> None:
+    agent = await smcp.agent("agentA")
+    comp = await smcp.computer("c1")
+    comp2 = await smcp.computer("c2")
+    other_office = await smcp.computer("c3", "o2")
+    assert await agent.call("server:tool_call_cancel", {"agent": "agentA", "req_id": "t1"}) == ()
+    assert await comp.wait_for("notify:tool_call_cancel") == {"agent": "agentA", "req_id": "t1"}
+    assert await comp2.wait_for("notify:tool_call_cancel") == {"agent": "agentA", "req_id": "t1"}
+    spoof = await agent.call("server:tool_call_cancel", {"agent": "someoneElse", "req_id": "t2"})
+    assert spoof[0]["code"] == 403
+    assert spoof[0]["details"]["field"] == "agent"
+    from_computer = await comp.call("server:tool_call_cancel", {"agent": "c1", "req_id": "t3"})
+    assert from_computer[0]["code"] == 403
+    assert (await agent.call("server:tool_call_cancel", {"agent": "agentA"}))[0]["code"] == 400
+    await asyncio.sleep(0.1)
+    assert len([e for e, _ in comp.events() if e == "notify:tool_call_cancel"]) == 1
+    assert other_office.events("notify:tool_call_cancel") == []
+
+
+@pytest.mark.parametrize("event", ["foo", "client:nope", "notify:enter_office", "server:join"])
+async def test_unknown_events_get_400_naming_them(smcp: Harness, event: str) -> None:
+    peer = await smcp.agent()
+    ack = await peer.call(event, {"x": 1})
+    assert ack[0]["code"] == 400
+    assert ack[0]["details"]["event"] == event
+
+
+async def test_no_handler_error_reaches_the_log(smcp: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    agent = await smcp.agent()
+    await smcp.computer()
+    for data in (None, 1, "s", [], {"computer": {"x": 1}}, {"agent": None}):
+        for event in [
+            "client:tool_call",
+            "server:list_room",
+            "server:join_office",
+            "server:tool_call_cancel",
+        ]:
+            ack = await agent.call(event, data)
+            assert ack
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
