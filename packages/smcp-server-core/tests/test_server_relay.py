@@ -276,3 +276,35 @@ async def test_no_handler_error_reaches_the_log(smcp: Harness, caplog: pytest.Lo
             ack = await agent.call(event, data)
             assert ack
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+LIMIT = 64 * 1024
+
+
+async def test_oversized_messages_fail_alone_and_connections_stay_up() -> None:
+    big = "x" * (LIMIT + 10)
+
+    def handler(event: str, data: Any) -> Any:
+        if data.get("params", {}).get("big"):
+            return {"content": [{"type": "text", "text": big}], "isError": False}
+        return {"content": [], "isError": False, "ok": True}
+
+    async with running(ServerSettings(max_message_size=LIMIT)) as h:
+        assert h.server.settings.effective_transport_limit == LIMIT + 1024 * 1024
+        agent = await h.agent()
+        comp = await h.computer(handler=handler)
+        # an oversized request: a 400 for that message only
+        ack = await agent.call("client:tool_call", tool(params={"blob": big}))
+        assert ack[0]["code"] == 400
+        assert ack[0]["details"]["reason"] == "too_large"
+        assert ack[0]["details"]["event"] == "client:tool_call"
+        # an oversized reply: an error result for the caller; the Computer stays connected
+        ack = await agent.call("client:tool_call", tool(params={"big": True}))
+        assert ack[0]["isError"] is True
+        assert "over the server's limit" in ack[0]["content"][0]["text"]
+        ack = await agent.call("client:get_tools", req())
+        assert "code" not in ack[0]
+        assert agent.sio.connected and comp.sio.connected
+        ok = await agent.call("client:tool_call", tool())
+        assert ok[0]["ok"] is True
+        assert h.server.metrics.calls[("client:tool_call", "too_large")] == 1

@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app,
         lifespan="on",
         log_config=None,
-        ws_max_size=settings.max_message_size + 64 * 1024,
+        ws_max_size=settings.effective_transport_limit + 64 * 1024,
         timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)),
         server_header=False,
     )

@@ -32,7 +32,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 #: ``ok``: the Computer answered; ``error``: it answered with an ErrorPayload; ``bad_request``,
 #: ``forbidden``, ``not_found``: refused by the server; ``timeout``: deadline passed;
 #: ``disconnected``: the Computer went away; ``bad_reply``: the reply was not one JSON object;
-#: ``shutdown``: the server stopped first; ``internal``: a server bug (see the log).
+#: ``shutdown``: the server stopped first; ``too_large``: the reply exceeded ``max_message_size``;
+#: ``internal``: a server bug (see the log).
 OUTCOMES: tuple[str, ...] = (
     "ok",
     "error",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -104,10 +105,12 @@ class SMCPServer:
         kwargs: dict[str, Any] = {}
         if json is not None:
             kwargs["json"] = json
-        self.sio: socketio.AsyncServer = socketio.AsyncServer(
+        self.sio: socketio.AsyncServer = _server_class()(
+            self._oversized,
+            s.max_message_size,
             async_mode="asgi",
             cors_allowed_origins=s.cors_allowed_origins,
-            max_http_buffer_size=s.max_message_size,
+            max_http_buffer_size=s.effective_transport_limit,
             ping_interval=s.ping_interval,
             ping_timeout=s.ping_timeout,
             logger=False,
@@ -115,6 +118,7 @@ class SMCPServer:
             **kwargs,
         )
         self._packet_event = socketio.packet.EVENT
+        self._packet_ack = socketio.packet.ACK
         self._register()
         wire.warm_up()
 
@@ -506,6 +510,19 @@ class SMCPServer:
             ).to_payload()
         if reply is _SHUTDOWN:
             return "shutdown", _shutting_down()
+        if isinstance(reply, _TooLarge):
+            text = (
+                f"Computer '{name}' sent a reply of {reply.size} bytes to {event}, over the server's "
+                f"limit of {self.settings.max_message_size} bytes (max_message_size); ask for less data"
+            )
+            log.warning("%s", text, extra={"computer": name, "event": event})
+            if event == ClientEvent.TOOL_CALL.value:
+                from smcp.core.results import error_result
+
+                return "too_large", error_result(text, {"a2c_error": "reply_too_large"})
+            return "too_large", InternalError(
+                text, details={"computer_name": name, "event": event, "reason": "too_large"}
+            ).to_payload()
         if isinstance(reply, tuple):
             kind = "nothing" if not reply else f"{len(reply)} values"
         else:
@@ -521,6 +538,34 @@ class SMCPServer:
             f"Computer '{name}' sent an invalid reply to {event} (expected one JSON object, got {kind})",
             details={"computer_name": name, "event": event},
         ).to_payload()
+
+    # -- oversized messages ------------------------------------------------------------------
+
+    async def _oversized(self, eio_sid: str, data: str) -> None:
+        """A message over ``max_message_size``: answer it (or fail its relay) without parsing it."""
+        header = _HEADER.match(data, 0, 64)
+        if header is None:
+            log.warning("dropped an oversized message of %d bytes with no readable header", len(data))
+            return
+        kind, namespace, ack_id = header.group(1), header.group(2) or "/", header.group(3)
+        size = len(data)
+        sid = self.sio.manager.sid_from_eio_sid(eio_sid, namespace)
+        if kind == "3" and ack_id is not None and sid is not None:
+            # A Computer's reply: fail the waiting relay instead of dropping the connection.
+            await self.sio.manager.trigger_callback(sid, int(ack_id), [_TooLarge(size)])
+            return
+        event_match = _EVENT_NAME.match(data, header.end(), header.end() + 300)
+        event = event_match.group(1) if event_match else "<event>"
+        log.warning("refused a %d-byte %s message (limit %d)", size, event, self.settings.max_message_size)
+        self.metrics.count_rejection(event)
+        if kind == "2" and ack_id is not None:
+            payload = BadRequestError(
+                f"{event}: message of {size} bytes exceeds the server limit of "
+                f"{self.settings.max_message_size} bytes; send less data per message",
+                details={"event": event, "field": "<payload>", "reason": "too_large", "size": size},
+            ).to_payload()
+            pkt = self.sio.packet_class(self._packet_ack, namespace=namespace, id=int(ack_id), data=[payload])
+            await self.sio._send_packet(eio_sid, pkt)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -554,6 +599,44 @@ class SMCPServer:
                     await asyncio.wait_for(self.sio.disconnect(sid, namespace=NAMESPACE), 1.0)
                 except Exception:
                     log.debug("disconnect during shutdown failed", extra={"sid": sid}, exc_info=True)
+
+
+class _TooLarge:
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+# Socket.IO packet header: type, optional "/namespace,", optional ack id.
+_HEADER = re.compile(r"([0-6])(?:(/[^,]*),)?(\d+)?")
+_EVENT_NAME = re.compile(r'\["((?:[^"\\]|\\.){0,200})"')
+
+_SERVER_CLASS: type[Any] | None = None
+
+
+def _server_class() -> type[Any]:
+    """An ``AsyncServer`` that hands messages over the size limit to a callback."""
+    global _SERVER_CLASS  # noqa: PLW0603 - built once, on first use, to keep socketio import lazy
+    if _SERVER_CLASS is None:
+        import socketio
+
+        class _AsyncServer(socketio.AsyncServer):  # type: ignore[misc]
+            def __init__(
+                self, on_oversized: Callable[[str, str], Awaitable[None]], limit: int, **kwargs: Any
+            ) -> None:
+                super().__init__(**kwargs)
+                self._smcp_oversized = on_oversized
+                self._smcp_limit = limit
+
+            async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+                if len(data) > self._smcp_limit and eio_sid not in self._binary_packet:
+                    await self._smcp_oversized(eio_sid, data if isinstance(data, str) else "")
+                    return
+                await super()._handle_eio_message(eio_sid, data)
+
+        _SERVER_CLASS = _AsyncServer
+    return _SERVER_CLASS
 
 
 def _expire(fut: asyncio.Future[tuple[Any, ...]]) -> None:

@@ -19,6 +19,10 @@ class ServerSettings:
     default_timeout: float = 60.0
     #: Largest Engine.IO message (HTTP body or WebSocket frame) in bytes; larger ones are refused.
     max_message_size: int = 16 * MIB
+    #: Hard ceiling of one Engine.IO transfer (a polling body or a WebSocket frame); beyond it the
+    #: connection is dropped. Messages between ``max_message_size`` and this ceiling fail alone.
+    #: ``None``: twice ``max_message_size`` (at least 1 MiB more).
+    transport_limit: int | None = None
     #: Agents allowed in one office at a time (the protocol's default is one).
     max_agents_per_office: int = 1
     #: Engine.IO heartbeat, seconds.
@@ -38,5 +42,14 @@ class ServerSettings:
             raise ValueError(f"default_timeout must be > 0 seconds, got {self.default_timeout}")
         if self.max_message_size < 1024:
             raise ValueError(f"max_message_size must be at least 1024 bytes, got {self.max_message_size}")
+        if self.transport_limit is not None and self.transport_limit < self.max_message_size:
+            raise ValueError("transport_limit must be >= max_message_size")
         if self.max_agents_per_office < 1:
             raise ValueError(f"max_agents_per_office must be >= 1, got {self.max_agents_per_office}")
+
+    @property
+    def effective_transport_limit(self) -> int:
+        """The Engine.IO ``max_http_buffer_size`` the server uses."""
+        if self.transport_limit is not None:
+            return self.transport_limit
+        return max(2 * self.max_message_size, self.max_message_size + MIB)
