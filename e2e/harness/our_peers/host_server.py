@@ -29,18 +29,28 @@ MOUNT = "/smcp-app"
 
 def build_app(hosting: str, token: str, mount: str) -> Any:
     from smcp.server import asgi
+    from smcp.server.core import TokenAuth
 
     if hosting != "fastapi-mount":
-        return asgi.create_app(token=token)
+        return asgi.create_app(auth=TokenAuth(token))
+    from contextlib import asynccontextmanager
+
     from fastapi import FastAPI
 
-    app = FastAPI()
+    smcp_app: Any = None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> Any:
+        yield
+        await smcp_app.shutdown()  # a mounted app gets no lifespan events of its own
+
+    app = FastAPI(lifespan=lifespan)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    asgi.mount(app, mount, token=token)
+    smcp_app = asgi.mount(app, mount, auth=TokenAuth(token))
     return app
 
 
