@@ -385,6 +385,31 @@ async def scenario_join_rules(stack: Stack) -> None:
     await join_office(second)
 
 
+async def scenario_leave_rules(stack: Stack) -> None:
+    """Leaving an office you are not in (B5): ours refuses and keeps you where you are; 0.4.2
+    says yes and silently clears your real office binding."""
+    agent = await stack.agent()
+    ack = (await agent.call("leave", office=unique("not-mine")))["ack"]
+    still_there = await agent.try_call("list_room", timeout=4)
+    if stack.combo.server == "ours":
+        assert ack[0] is False and ack[1], ack
+        names = {s["name"] for s in result_of(still_there)["sessions"]}
+        assert agent.name in names
+    else:
+        assert ack == [True, None]
+        assert is_local_timeout(still_there), still_there  # no longer in its own office
+
+
+async def scenario_names_per_office(stack: Stack) -> None:
+    """A name taken in one office is free in another (B3); 0.4.2 names are namespace-wide."""
+    agent = await stack.agent(name=stack.comp.name, office=unique("twin-office"), join=False)
+    ack = (await agent.call("join"))["ack"]
+    if stack.combo.server == "ours":
+        assert ack == [True, None], ack
+    else:
+        assert ack[0] is False and "already registered" in str(ack[1]), ack
+
+
 async def scenario_list_room(stack: Stack) -> None:
     agent = await stack.agent()
     room = await agent.call("list_room")
@@ -710,6 +735,16 @@ async def test_matrix_auth(stack_factory: Any, combo: Combo) -> None:
 @matrix
 async def test_matrix_join_rules(stack_factory: Any, combo: Combo) -> None:
     await scenario_join_rules(await stack_factory(combo, computer="none"))
+
+
+@matrix
+async def test_matrix_leave_rules(stack_factory: Any, combo: Combo) -> None:
+    await scenario_leave_rules(await stack_factory(combo, computer="none"))
+
+
+@matrix
+async def test_matrix_names_per_office(stack_factory: Any, combo: Combo) -> None:
+    await scenario_names_per_office(await stack_factory(combo))
 
 
 @matrix
