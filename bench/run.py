@@ -26,7 +26,7 @@ from pathlib import Path
 
 from common import Result, log
 from report import Record, summary_table, target_status, target_table, targets
-from servers import ROOT, SERVER_NAMES, Servers, ours_available, ours_stack_args
+from servers import ROOT, SERVER_NAMES, Servers, ours_available
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = ("latency", "throughput", "broadcast", "connscale", "officefill", "idle", "fullstack", "imports")
@@ -435,7 +435,6 @@ def main() -> None:
         "machine": machine(),
         "versions": versions(),
         "servers": args.servers,
-        "ours_stack_plain": ours_stack_args("plain")[1] if ours_available() else None,
         "logs": str(log_dir),
     }
     log(f"servers={args.servers} scenarios={args.scenarios} repeat={args.repeat} logs={log_dir}")

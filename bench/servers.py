@@ -4,8 +4,8 @@ Every server binds 127.0.0.1 port 0 and prints ``LISTENING <port>``; the harness
 ``ProcessManager`` (e2e/harness) runs each in its own process group with a log file and stops
 it by PID. Names:
 
-    ours          our smcp-server, plain stack (asyncio + h11 + wsproto) when the CLI lets us pick it
-    ours-std      our smcp-server on uvicorn[standard] (uvloop + httptools + websockets)
+    ours          our app (create_app, as smcp-server builds it) on the plain stack: asyncio + h11 + wsproto
+    ours-std      the smcp-server command itself on uvicorn's auto stack (uvicorn[standard] here)
     official      a2c-smcp 0.4.2 in its own virtualenv (plain uvicorn: all that venv has)
     relay         bench/relay_server.py, plain stack: the floor
     relay-std     the relay on uvicorn[standard]
@@ -32,13 +32,11 @@ from e2e.harness import ManagedProcess, ProcessManager, official_python  # noqa:
 
 SERVER_NAMES = ("ours", "official", "relay", "ours-std", "relay-std")
 READY = r"LISTENING (\d+)"
-PLAIN = ["--loop", "asyncio", "--http", "h11", "--ws", "wsproto"]
-STANDARD = ["--loop", "uvloop", "--http", "httptools", "--ws", "websockets"]
 
 
 @functools.cache
-def ours_cli_help() -> str:
-    """``--help`` of our server command ('' when it does not exist yet)."""
+def ours_available() -> bool:
+    """Whether our server command is installed in this interpreter."""
     try:
         done = subprocess.run(
             [sys.executable, "-m", "smcp.server.asgi.cli", "--help"],
@@ -48,20 +46,8 @@ def ours_cli_help() -> str:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return ""
-    return done.stdout if done.returncode == 0 else ""
-
-
-def ours_available() -> bool:
-    return bool(ours_cli_help())
-
-
-def ours_stack_args(stack: str) -> tuple[list[str], str]:
-    """CLI arguments selecting the uvicorn stack, and the label of what actually runs."""
-    text = ours_cli_help()
-    if all(opt in text for opt in ("--loop", "--http", "--ws")):
-        return (PLAIN if stack == "plain" else STANDARD), stack
-    return [], "auto"  # uvicorn picks: in the bench env (uvicorn[standard]) that is 'standard'
+        return False
+    return done.returncode == 0
 
 
 @dataclass
@@ -78,10 +64,13 @@ def spec_for(name: str, token: str) -> ServerSpec:
         stack = "standard" if name == "relay-std" else "plain"
         argv = [py, str(HERE / "relay_server.py"), "--port", "0", "--token", token, "--stack", stack]
         return ServerSpec(name, argv, stack)
-    if name in ("ours", "ours-std"):
-        extra, stack = ours_stack_args("standard" if name == "ours-std" else "plain")
+    if name == "ours":
+        return ServerSpec(name, [py, str(HERE / "ours_server.py"), "--port", "0", "--token", token], "plain")
+    if name == "ours-std":
         argv = [py, "-m", "smcp.server.asgi.cli", "--host", "127.0.0.1", "--port", "0", "--token", token]
-        return ServerSpec(name, argv + extra, stack)
+        return ServerSpec(
+            name, argv, "auto (uvloop, httptools, websockets when uvicorn[standard] is installed)"
+        )
     if name == "official":
         script = ROOT / "e2e" / "harness" / "official_peers" / "official_server.py"
         home = Path(tempfile.gettempdir()) / "smcp-bench" / "official-home"

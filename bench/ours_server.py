@@ -1,0 +1,82 @@
+"""Our server on a chosen uvicorn stack (the ``smcp-server`` command always takes uvicorn's ``auto``).
+
+    python bench/ours_server.py --port 0 --token T --stack plain|standard
+
+Builds the app exactly as ``smcp-server`` does (``create_app`` with default ``ServerSettings`` and
+``TokenAuth``, lifespan on, logging at INFO on stderr with uvicorn's own loggers at WARNING) and
+runs it under uvicorn with the stack named by ``--stack`` (see relay_server.STACKS), so that
+ours, the relay and the official server can be compared on the same stack.
+Prints ``LISTENING <port>`` once it accepts connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+
+from common import raise_nofile
+from relay_server import STACKS
+
+
+async def serve(host: str, port: int, token: str, stack: str) -> None:
+    import uvicorn
+
+    from smcp.server.asgi import create_app
+    from smcp.server.core import ServerSettings, TokenAuth
+
+    settings = ServerSettings()
+    app = create_app(settings=settings, auth=TokenAuth(token))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(4096)
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        log_config=None,
+        ws_max_size=settings.effective_transport_limit + 64 * 1024,
+        timeout_graceful_shutdown=2,
+        server_header=False,
+        **STACKS[stack],  # type: ignore[arg-type]
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    for _ in range(2000):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    if server.started:
+        print(f"LISTENING {sock.getsockname()[1]}", flush=True)
+    await task
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--token", default="bench-secret")
+    ap.add_argument("--stack", choices=sorted(STACKS), default="plain")
+    args = ap.parse_args()
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        sys.exit("ours_server: loopback only")
+    raise_nofile()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().handlers[:] = [handler]
+    logging.getLogger().setLevel(logging.INFO)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    coro = serve(args.host, args.port, args.token, args.stack)
+    if args.stack == "standard":
+        import uvloop
+
+        uvloop.run(coro)
+    else:
+        asyncio.run(coro)
+
+
+if __name__ == "__main__":
+    main()
