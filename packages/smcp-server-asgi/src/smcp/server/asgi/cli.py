@@ -146,6 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             await app.shutdown()
             await super().shutdown(sockets)
 
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal after its shutdown; a clean stop here exits with 0.
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
+
     try:
         sock = _bind(args.host, args.port)
     except OSError as exc:

@@ -1,0 +1,128 @@
+"""The smcp-server command in a subprocess: start-up lines, token rules, clean stop with answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+import socketio
+from smcp_server_testkit import Harness, Peer
+
+pytestmark = pytest.mark.anyio
+
+CLI = [sys.executable, "-m", "smcp.server.asgi.cli"]
+
+
+@asynccontextmanager
+async def cli(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[tuple[Any, str, list[str]]]:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(20):
+            while True:
+                line = (await proc.stdout.readline()).decode()
+                assert line, f"smcp-server exited early: {lines}"
+                lines.append(line.strip())
+                if line.startswith("LISTENING "):
+                    break
+        port = int(lines[-1].split()[1])
+        yield proc, f"http://127.0.0.1:{port}", lines
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.wait_for(proc.wait(), 10)
+
+
+async def test_refuses_to_start_without_a_token() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SMCP_TOKEN"}
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "--port", "0", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 2
+    assert b"--token" in err and b"SMCP_TOKEN" in err
+
+
+async def test_token_from_env_url_line_and_json_logs() -> None:
+    async with cli("--json-logs", "--log-level", "debug", env={"SMCP_TOKEN": "envtok"}) as (proc, url, lines):
+        assert lines[-2].startswith("smcp-server listening on http://127.0.0.1:")
+        peer = Peer(url)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await peer.connect(token="wrong")
+        await peer.connect(token="envtok")
+        assert await peer.join("agent", "a", "o1") == (True, None)
+        await peer.close()
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+        assert proc.stderr is not None
+        err = (await proc.stderr.read()).decode().splitlines()
+        records = [json.loads(line) for line in err if line.startswith("{")]
+        assert records, err
+        assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
+        assert any(r["logger"] == "smcp.server" and r.get("sid") for r in records)
+
+
+async def test_sigterm_answers_in_flight_calls_then_exits() -> None:
+    arrived = asyncio.Event()
+
+    async def hang(event: str, data: Any) -> Any:
+        arrived.set()
+        await asyncio.sleep(60)
+
+    async with cli("--token", "T") as (proc, url, _):
+        h = Harness(None, url)  # type: ignore[arg-type]
+        try:
+            agent = await h.peer(connect=False)
+            await agent.connect(token="T")
+            assert await agent.join("agent", "a", "o1") == (True, None)
+            comp = await h.peer(connect=False)
+            comp.serve_requests(hang)
+            await comp.connect(token="T")
+            assert await comp.join("computer", "c", "o1") == (True, None)
+            call = asyncio.ensure_future(
+                agent.call(
+                    "client:tool_call",
+                    {
+                        "agent": "a",
+                        "req_id": "r",
+                        "computer": "c",
+                        "tool_name": "t",
+                        "params": {},
+                        "timeout": 50,
+                    },
+                    timeout=15,
+                )
+            )
+            await asyncio.wait_for(arrived.wait(), 10)
+            proc.send_signal(signal.SIGTERM)
+            ack = await call
+            assert ack[0]["code"] == 503
+            assert "shutting down" in ack[0]["message"]
+            assert await asyncio.wait_for(proc.wait(), 15) == 0
+        finally:
+            for p in h.peers:
+                if p.sio.connected:
+                    await asyncio.wait_for(p.sio.eio.disconnect(abort=True), 5)
+
+
+async def test_settings_flags_reach_the_server() -> None:
+    async with cli("--token", "T", "--path", "/x/rt", "--max-message-size", "2000000") as (proc, url, _):
+        async with httpx.AsyncClient(timeout=10) as http:
+            good = await http.get(f"{url}/x/rt/?EIO=4&transport=polling&a2c_version=0.4.0")
+            assert good.status_code == 200
+            assert json.loads(good.text[1:])["maxPayload"] == 4_000_000  # twice the message limit
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
