@@ -1,4 +1,5 @@
-"""The ``smcp-agent`` command and the LLM-loop example, as subprocesses, against the official stack."""
+"""The ``smcp-agent`` command and the LLM-loop example, as subprocesses, against the official
+Computer behind the official server and behind ours."""
 
 from __future__ import annotations
 
@@ -45,9 +46,18 @@ async def run(
     return code, "\n".join(proc.lines()), proc.log_text()
 
 
-@pytest.fixture
-async def stack(procs: ProcessManager, official_py: str, tmp_path: Path) -> str:
-    server = await start_official_server(procs)
+@pytest.fixture(params=["official-server", "our-server"])
+async def stack(
+    request: pytest.FixtureRequest, procs: ProcessManager, official_py: str, tmp_path: Path
+) -> str:
+    if request.param == "official-server":
+        server = await start_official_server(procs)
+    else:
+        script = shutil.which("smcp-server", path=str(Path(sys.executable).parent))
+        if script is None:
+            pytest.skip("smcp-server is not installed in this environment (packages/smcp-server-asgi)")
+        argv = [script, "--host", "127.0.0.1", "--port", "0", "--token", TOKEN]
+        server = await procs.astart("smcp-server", argv, ready=r"LISTENING (\d+)", timeout=60)
     url = f"http://127.0.0.1:{server.port}"
     config = write_mcp_json(
         tmp_path / "mcp.json", {"toolbox": stdio_server_entry(sys.executable, [str(toolbox_path()), "stdio"])}
