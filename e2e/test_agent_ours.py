@@ -221,3 +221,25 @@ async def test_version_join_and_reconnect_in_process(official_py: str) -> None:
             assert [s.name for s in await agent.sessions()] == ["a1"]
     finally:
         await agent.close()
+
+
+async def test_sync_agent_in_a_plain_thread_in_process(
+    procs: ProcessManager, official_py: str, tmp_path: Path
+) -> None:
+    from smcp.agent import Agent
+
+    async with in_process_server() as url:
+        await start_computer(procs, tmp_path, url)
+
+        def work() -> dict[str, Any]:
+            with Agent(url, token=TOKEN, office="o1", name="sync") as agent:
+                agent.wait_cache_idle(30)
+                return {
+                    "cached": [t.name for _, t in agent.cache.tools("c1")],
+                    "echo": agent.call_tool("c1", "toolbox__echo", {"text": "s"}, timeout=10).content[0].text,  # type: ignore[union-attr]
+                    "desktop": len(agent.get_desktop("c1", size=1)),
+                }
+
+        outcome = await asyncio.wait_for(asyncio.to_thread(work), 90)
+    assert "toolbox__echo" in outcome["cached"]
+    assert outcome["echo"] == "s" and outcome["desktop"] == 1
