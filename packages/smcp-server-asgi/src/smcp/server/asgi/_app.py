@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smcp.server.asgi._prometheus import render_prometheus
-from smcp.server.core import ServerSettings, SMCPServer, VersionGate
-from smcp.server.core._auth import AuthProvider, OfficeAuthorizer
+from smcp.server.core import VersionGate
+
+if TYPE_CHECKING:
+    from smcp.server.core import AuthProvider, OfficeAuthorizer, ServerSettings, SMCPServer
 
 __all__ = ["SMCPApp", "create_app", "mount"]
 
@@ -150,6 +152,8 @@ def create_app(
     not handle, and its lifespan runs too.
     """
     if server is None:
+        from smcp.server.core import SMCPServer
+
         server = SMCPServer(settings, auth, authorize_office=authorize_office)
     elif settings is not None or auth is not None or authorize_office is not None:
         raise TypeError("pass either server or settings/auth/authorize_office, not both")

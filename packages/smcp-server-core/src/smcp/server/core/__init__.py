@@ -8,6 +8,8 @@ Public API: :class:`SMCPServer`, :class:`ServerSettings`, :class:`TokenAuth`, :c
 :class:`MemoryRegistry`, :class:`Session`, :class:`ServerMetrics`, :class:`VersionGate`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from smcp.core._compat import require_core_version
 from smcp.server.core._version import __version__
 
@@ -17,8 +19,20 @@ from smcp.server.core._auth import AllowAll, AuthProvider, OfficeAuthorizer, Pri
 from smcp.server.core._gate import VersionGate  # noqa: E402
 from smcp.server.core._metrics import ServerMetrics  # noqa: E402
 from smcp.server.core._registry import JoinOutcome, JoinRejected, MemoryRegistry, Registry, Session  # noqa: E402
-from smcp.server.core._server import SMCPServer  # noqa: E402
 from smcp.server.core._settings import ServerSettings  # noqa: E402
+
+if TYPE_CHECKING:
+    from smcp.server.core._server import SMCPServer
+
+
+def __getattr__(name: str) -> Any:
+    # SMCPServer pulls in asyncio and the handlers; load it on first use to keep imports cheap.
+    if name == "SMCPServer":
+        from smcp.server.core._server import SMCPServer
+
+        return SMCPServer
+    raise AttributeError(f"module 'smcp.server.core' has no attribute {name!r}")
+
 
 __all__ = [
     "AllowAll",

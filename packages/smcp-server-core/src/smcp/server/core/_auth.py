@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,6 +37,9 @@ class TokenAuth:
     def __init__(self, token: str, *, field: str = "token", principal_id: str = "token") -> None:
         if not token:
             raise ValueError("TokenAuth needs a non-empty token")
+        import hmac
+
+        self._compare = hmac.compare_digest
         self._token = token.encode()
         self._field = field
         self._principal = Principal(principal_id)
@@ -48,7 +50,7 @@ class TokenAuth:
         given = auth.get(self._field)
         if not isinstance(given, str) or not given:
             return None
-        if hmac.compare_digest(given.encode(), self._token):
+        if self._compare(given.encode(), self._token):
             return self._principal
         return None
 
