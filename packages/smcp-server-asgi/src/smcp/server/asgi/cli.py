@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"
     )
     p.add_argument("--json-logs", action="store_true", help="log one JSON object per line on stderr")
+    p.add_argument(
+        "--loop", default="auto", help="uvicorn event loop: auto (uvloop if installed), asyncio, uvloop"
+    )
+    p.add_argument("--http", default="auto", help="uvicorn HTTP parser: auto, h11, httptools")
+    p.add_argument("--ws", default="auto", help="uvicorn WebSocket implementation: auto, websockets, wsproto")
     return p
 
 
@@ -135,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         app,
         lifespan="on",
         log_config=None,
+        loop=args.loop,
+        http=args.http,
+        ws=args.ws,
         ws_max_size=settings.effective_transport_limit + 64 * 1024,
         timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)),
         server_header=False,
