@@ -258,3 +258,24 @@ async def test_list_room(smcp: Harness) -> None:
     assert (await lonely.call("server:list_room", {"agent": "y", "req_id": "r", "office_id": "o1"}))[0][
         "code"
     ] == 403
+
+
+async def test_concurrent_joins_are_atomic_and_counters_settle(smcp: Harness) -> None:
+    import asyncio
+
+    peers = [await smcp.peer() for _ in range(10)]
+    acks = await asyncio.gather(*(p.join("agent", f"a{i}", "busy") for i, p in enumerate(peers)))
+    assert sum(1 for ok, _ in acks if ok) == 1
+    comps = [await smcp.peer() for _ in range(10)]
+    acks = await asyncio.gather(*(p.join("computer", "same", "busy") for p in comps))
+    assert sum(1 for ok, _ in acks if ok) == 1
+    refused = await smcp.peer(connect=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await refused.connect(token="bad")
+    assert smcp.server.metrics.connections == 20
+    for p in peers + comps:
+        await p.close()
+    async with asyncio.timeout(5):
+        while smcp.server.metrics.connections or smcp.server.metrics.offices:
+            await asyncio.sleep(0.02)
+    assert smcp.server.metrics.auth_failures_total == 1

@@ -177,7 +177,8 @@ class SMCPServer:
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         try:
             session = await self.registry.remove(sid)
-            self.metrics.connections -= 1
+            if session is not None:
+                self.metrics.connections -= 1
             futures = self._pending.pop(sid, None)
             if futures:
                 for fut in futures:
