@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -97,9 +98,12 @@ def run_child(argv: list[str], timeout: float, env: dict[str, str] | None = None
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(p.pid, 9)
+        os.killpg(p.pid, signal.SIGKILL)
         out, err = p.communicate(timeout=10)
         return {"ok": False, "error": f"killed after {timeout:.0f} s", "stderr_tail": (err or "")[-400:]}
+    finally:
+        if p.poll() is None:  # interrupted: do not leave the measuring process behind
+            os.killpg(p.pid, signal.SIGKILL)
     for line in reversed((out or "").splitlines()):
         if line.startswith("{"):
             try:
@@ -435,6 +439,9 @@ def main() -> None:
         "machine": machine(),
         "versions": versions(),
         "servers": args.servers,
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
+        ).stdout.strip(),
         "logs": str(log_dir),
     }
     log(f"servers={args.servers} scenarios={args.scenarios} repeat={args.repeat} logs={log_dir}")
@@ -455,7 +462,7 @@ def main() -> None:
     assert isinstance(m, dict)
     md = (
         f"Run {meta['started']} on {m['nproc']} × {m['cpu']}, Python {m['python']}; "
-        f"{args.repeat} repeat(s), {meta['elapsed_s']} s; `{meta['argv']}`\n\n"
+        f"{args.repeat} repeat(s), {meta['elapsed_s']} s, commit {meta['commit']}; `{meta['argv']}`\n\n"
         f"### Targets\n\n{target_table(plan.records, tlist)}\n"
         f"### All figures (median, min–max over repeats)\n\n{summary_table(plan.records)}"
     )
