@@ -8,6 +8,7 @@ HTTP bodies of the version gate.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -76,7 +77,7 @@ async def test_version_gate_bodies(procs: ProcessManager) -> None:
     )
     assert good.status_code == 200
     handshake = json.loads(good.text[1:])
-    assert handshake["maxPayload"] == 16 * 1024 * 1024
+    assert handshake["maxPayload"] == 32 * 1024 * 1024  # transport ceiling: twice the 16 MiB message limit
     assert health.json() == {"status": "ok"}
 
 
@@ -151,4 +152,49 @@ async def test_official_agent_and_computer_through_our_server(
     async with httpx.AsyncClient(timeout=10) as http:
         metrics = (await http.get(f"{url}/metrics")).text
     assert 'smcp_calls_total{event="client:tool_call",outcome="ok"}' in metrics
+    await agent.quit()
+
+
+@pytest.mark.official
+async def test_grace_lets_the_official_computer_timeout_result_through_and_disconnect_is_404(
+    procs: ProcessManager, official_py: Path, tmp_path: Path
+) -> None:
+    """B2 with official peers: the Computer's own timeout result wins the race thanks to the grace,
+    and a call whose Computer dies is answered at once with 404 (0.4.2 waits out the timeout)."""
+    url = await start_our_server(procs, "--grace", "3")
+    agent = await OfficialAgent.start(procs, url=url, office=OFFICE, name=AGENT, token=DEFAULT_TOKEN)
+    await agent.call("connect")
+    assert (await agent.call("join"))["ack"] == [True, None]
+    second = await OfficialAgent.start(procs, url=url, office=OFFICE, name="second", token=DEFAULT_TOKEN)
+    await second.call("connect")
+    ack = (await second.call("join"))["ack"]
+    assert ack[0] is False
+    assert "already has an agent" in ack[1]
+    config = write_mcp_json(
+        tmp_path / "mcp.json",
+        {"toolbox": stdio_server_entry(sys.executable, [str(toolbox_path()), "stdio"])},
+    )
+    computer = await start_official_computer(procs, url=url, office=OFFICE, name=COMPUTER, config=config)
+
+    # The official Agent's own wait is exactly `timeout`, so use a raw call that waits longer: the
+    # Computer's timeout result (sent at ~1 s) reaches it because our relay waits 1 s + grace.
+    slow = await agent.call(
+        "call", event="client:tool_call", timeout=15,
+        data={"agent": AGENT, "req_id": "slow1", "computer": COMPUTER, "tool_name": "toolbox__slow_echo",
+              "params": {"text": "x", "seconds": 10}, "timeout": 1},
+    )  # fmt: skip
+    assert slow["isError"] is True
+    assert "code" not in slow
+
+    cid = agent.send(
+        "tool_call", computer=COMPUTER, tool_name="toolbox__slow_echo",
+        params={"text": "x", "seconds": 20}, timeout=25,
+    )  # fmt: skip
+    await anyio.sleep(1.0)
+    started = time.monotonic()
+    computer.signal_group(signal.SIGKILL)  # a crash: no leave_office, the socket just drops
+    answer = await agent.wait(cid, timeout=20)
+    assert time.monotonic() - started < 10
+    assert "404" in json.dumps(answer)
+    await second.quit()
     await agent.quit()
