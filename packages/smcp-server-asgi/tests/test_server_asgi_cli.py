@@ -73,6 +73,13 @@ async def test_token_from_env_url_line_and_json_logs() -> None:
         assert records, err
         assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
         assert any(r["logger"] == "smcp.server" and r.get("sid") for r in records)
+        started = next(r["msg"] for r in records if r["msg"].startswith("event loop:"))
+        try:
+            import orjson  # noqa: F401
+        except ImportError:
+            assert "json: stdlib" in started
+        else:
+            assert "json: orjson" in started
 
 
 async def test_sigterm_answers_in_flight_calls_then_exits() -> None:

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json-logs", action="store_true", help="log one JSON object per line on stderr")
     p.add_argument(
+        "--json", default="auto", choices=["auto", "stdlib"], help="auto: orjson when installed (default)"
+    )
+    p.add_argument(
         "--loop", default="auto", help="uvicorn event loop: auto (uvloop if installed), asyncio, uvloop"
     )
     p.add_argument("--http", default="auto", help="uvicorn HTTP parser: auto, h11, httptools")
@@ -121,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from smcp.server.asgi._app import create_app
-    from smcp.server.core import AllowAll, ServerSettings, TokenAuth
+    from smcp.server.core import AllowAll, ServerSettings, SMCPServer, TokenAuth, fast_json
 
     try:
         settings = ServerSettings(
@@ -134,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"smcp-server: {exc}", file=sys.stderr)
         return 2
     auth = TokenAuth(token) if token is not None else AllowAll()
-    app = create_app(settings=settings, auth=auth, path=args.path)
+    json_module = fast_json() if args.json == "auto" else None
+    app = create_app(SMCPServer(settings, auth, json=json_module), path=args.path)
 
     config = uvicorn.Config(
         app,
@@ -179,7 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
             print(f"smcp-server listening on http://{host}:{port} (Engine.IO path {app.path})", flush=True)
             print(f"LISTENING {port}", flush=True)
-            log.info("event loop: %s; auth: %s", loop_name, "token" if token else "NONE (insecure)")
+            log.info(
+                "event loop: %s; json: %s; auth: %s",
+                loop_name,
+                "orjson" if json_module is not None and json_module is not json else "stdlib",
+                "token" if token else "NONE (insecure)",
+            )
         await task
 
     config.load()

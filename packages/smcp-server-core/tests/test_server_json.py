@@ -1,0 +1,38 @@
+"""The optional orjson shim behaves like the stdlib for what python-socketio sends."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from smcp.server.core import fast_json
+
+orjson = pytest.importorskip("orjson")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": 1, "b": [1.5, None, True], "c": "ünïcode ✓", "d": {"e": ""}},
+        ["client:tool_call", {"timeout": 5, "params": {}}],
+        {"huge": 2**70},  # beyond orjson's 64-bit ints: stdlib fallback
+        [],
+    ],
+)
+def test_roundtrip_matches_stdlib(value: Any) -> None:
+    shim = fast_json()
+    assert shim is not json
+    text = shim.dumps(value, separators=(",", ":"))
+    assert isinstance(text, str)
+    assert json.loads(text) == value
+    assert shim.loads(text) == value
+    assert shim.loads(json.dumps(value)) == value
+
+
+def test_loads_falls_back_for_what_orjson_refuses() -> None:
+    shim = fast_json()
+    assert shim.loads("123456789012345678901234567890") == 123456789012345678901234567890
+    with pytest.raises(ValueError):
+        shim.loads("{not json")
