@@ -1,0 +1,190 @@
+"""Loading ``mcp.json`` files (the official shape, as JSON or YAML).
+
+Every invalid entry becomes a :class:`ConfigProblem` naming the file, the path inside it and the
+reason; valid entries are still loaded, so one typo does not take every server down.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from smcp.core.naming import InvalidBundleIdError, resolve_bundle_id
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+    from smcp.core.models import MCPServerConfig, MCPServerInput
+
+__all__ = ["ConfigError", "ConfigProblem", "LoadedConfig", "bundle_id_of", "load_config", "parse_config"]
+
+
+class ConfigError(ValueError):
+    """The file cannot be read or is not JSON/YAML at all."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    servers: list[MCPServerConfig] = field(default_factory=list)
+    inputs: list[MCPServerInput] = field(default_factory=list)
+    problems: list[ConfigProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@functools.cache
+def _server_adapter() -> TypeAdapter[MCPServerConfig]:
+    from pydantic import TypeAdapter
+
+    from smcp.core.models import MCPServerConfig
+
+    return TypeAdapter(MCPServerConfig)
+
+
+@functools.cache
+def _input_adapter() -> TypeAdapter[MCPServerInput]:
+    from pydantic import TypeAdapter
+
+    from smcp.core.models import MCPServerInput
+
+    return TypeAdapter(MCPServerInput)
+
+
+def bundle_id_of(config: MCPServerConfig) -> str:
+    """The resolved bundle id of a raw (un-rendered) server configuration."""
+    params = config.server_parameters
+    if config.type == "stdio":
+        return resolve_bundle_id(
+            config.name,
+            "stdio",
+            explicit=config.bundle_id,
+            command=params.command,  # type: ignore[union-attr]
+            args=params.args,  # type: ignore[union-attr]
+            env=params.env,  # type: ignore[union-attr]
+        )
+    return resolve_bundle_id(
+        config.name,
+        config.type,
+        explicit=config.bundle_id,
+        url=params.url,  # type: ignore[union-attr]
+        headers=params.headers,  # type: ignore[union-attr]
+    )
+
+
+def _errors(exc: Any, prefix: str) -> list[tuple[str, str]]:
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = [str(part) for part in err["loc"]]
+        # Drop the discriminator tag pydantic puts in the path ("servers.x.stdio.server_parameters").
+        if loc and loc[0] in ("stdio", "streamable", "sse", "promptString", "pickString", "command"):
+            loc = loc[1:]
+        out.append((".".join([prefix, *loc]), err["msg"]))
+    return out
+
+
+def parse_config(data: object, *, source: str = "<memory>") -> LoadedConfig:
+    """Validate already-parsed config data; see :func:`load_config`."""
+    from pydantic import ValidationError
+
+    problems: list[ConfigProblem] = []
+    servers: list[MCPServerConfig] = []
+    inputs: list[MCPServerInput] = []
+
+    def problem(path: str, message: str) -> None:
+        problems.append(ConfigProblem(source, path, message))
+
+    if not isinstance(data, Mapping):
+        problem("<root>", 'expected an object with "servers" and "inputs"')
+        return LoadedConfig(problems=problems)
+    unknown = set(data) - {"servers", "inputs", "$schema"}
+    for key in sorted(unknown):
+        problem(key, 'unknown top-level key (expected "servers" and "inputs")')
+
+    raw_inputs = data.get("inputs", [])
+    seen_inputs: set[str] = set()
+    if not isinstance(raw_inputs, list):
+        problem("inputs", "expected a list")
+        raw_inputs = []
+    for index, entry in enumerate(raw_inputs):
+        try:
+            parsed_input = _input_adapter().validate_python(entry)
+        except ValidationError as exc:
+            for path, message in _errors(exc, f"inputs[{index}]"):
+                problem(path, message)
+            continue
+        if parsed_input.id in seen_inputs:
+            problem(f"inputs[{index}].id", f"duplicate input id {parsed_input.id!r}; the first one is used")
+            continue
+        seen_inputs.add(parsed_input.id)
+        inputs.append(parsed_input)
+
+    raw_servers = data.get("servers", {})
+    if not isinstance(raw_servers, Mapping):
+        problem("servers", "expected an object mapping server names to configurations")
+        raw_servers = {}
+    seen_bundles: dict[str, str] = {}
+    for name, entry in raw_servers.items():
+        path = f"servers.{name}"
+        if not isinstance(entry, Mapping):
+            problem(path, "expected an object")
+            continue
+        if "name" in entry and entry["name"] != name:
+            problem(
+                f"{path}.name",
+                f"{entry['name']!r} differs from the key {name!r}; remove it or make them equal",
+            )
+            continue
+        try:
+            server = _server_adapter().validate_python({**entry, "name": name})
+        except ValidationError as exc:
+            for sub, message in _errors(exc, path):
+                problem(sub, message)
+            continue
+        try:
+            bundle = bundle_id_of(server)
+        except InvalidBundleIdError as exc:
+            problem(f"{path}.bundle_id", str(exc))
+            continue
+        if bundle in seen_bundles:
+            problem(path, f"bundle_id {bundle!r} is already used by server {seen_bundles[bundle]!r}; skipped")
+            continue
+        seen_bundles[bundle] = name
+        servers.append(server)
+    return LoadedConfig(servers, inputs, problems)
+
+
+def load_config(path: str | pathlib.Path) -> LoadedConfig:
+    """Load an ``mcp.json`` (``{"servers": {...}, "inputs": [...]}``); ``.yaml``/``.yml`` files are YAML."""
+    file = pathlib.Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the file: {exc.strerror or exc}") from None
+    try:
+        if file.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{file}: line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}") from None
+    except Exception as exc:  # yaml.YAMLError and friends
+        raise ConfigError(f"{file}: invalid YAML: {exc}") from None
+    return parse_config(data, source=str(file))
