@@ -138,7 +138,12 @@ def test_import_is_light() -> None:
         "heavy = [m for m in ('socketio', 'pydantic', 'mcp_types', 'aiohttp', 'typer') if m in sys.modules]; "
         "print(took, heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    took, heavy = out.stdout.split(" ", 1)
-    assert heavy.strip() == "[]"
-    assert float(took) < 0.15
+    timings = []
+    for _ in range(3):  # best of three: the budget is about our code, not a busy machine
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        took, heavy = out.stdout.split(" ", 1)
+        assert heavy.strip() == "[]"
+        timings.append(float(took))
+    assert min(timings) < 0.15
