@@ -9,6 +9,7 @@ client uses the Engine.IO path ``/smcp-app/socket.io`` and the FastAPI app's own
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -89,7 +90,7 @@ class HostingLab:
 
 @pytest.fixture(scope="module")
 def hosting_lab() -> Iterator[HostingLab]:
-    root = repo_root() / "target" / "e2e" / "matrix-lab" / Path(__file__).stem
+    root = repo_root() / "target" / "e2e" / "matrix-lab" / f"{Path(__file__).stem}-{os.getpid()}"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     lab = HostingLab(root)
@@ -129,7 +130,15 @@ async def hosted_stack(
 
 
 hostings = pytest.mark.parametrize("hosting", HOSTINGS)
-combos = pytest.mark.parametrize("combo", OUR_SERVER_COMBOS, ids=str)
+# the fast subset runs each hosting with our Agent and the official Computer; the rest is slow
+combos = pytest.mark.parametrize(
+    "combo",
+    [
+        pytest.param(c, marks=() if (c.agent, c.computer) == ("ours", "official") else pytest.mark.slow)
+        for c in OUR_SERVER_COMBOS
+    ],
+    ids=str,
+)
 
 
 @hostings

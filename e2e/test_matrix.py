@@ -125,11 +125,8 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    root = LAB_DIR / Path(__file__).stem
-    if root.exists():
-        import shutil
-
-        shutil.rmtree(root, ignore_errors=True)
+    # one folder per lab instance: pytest may set the lab up again while reordering params
+    root = LAB_DIR / f"{Path(__file__).stem}-{os.getpid()}-{next(_names)}"
     root.mkdir(parents=True)
     lab = Lab(root)
     try:
@@ -152,6 +149,7 @@ class Stack:
     office: str
     tmp: Path
     lab: Lab | None = None
+    cell: Cell | None = None
     agents: list[AgentUnderTest] = field(default_factory=list)
 
     @property
@@ -182,6 +180,23 @@ class Stack:
             assert (await agent.call("connect"))["connected"] is True
             if join:
                 await join_office(agent)
+        return agent
+
+    async def shared_agent(self) -> AgentUnderTest:
+        """The cell's Agent, joined to the shared Computer's office (started on first use); a
+        fresh Agent when there is no cell (hosting tests)."""
+        if self.cell is None or self.lab is None or self.computer is None:
+            return await self.agent()
+        agent = self.cell.agent
+        if agent is None or not agent.proc.alive():
+            agent = await AgentUnderTest.launch(
+                self.lab.procs, self.combo.agent, url=self.server.url, office=self.office,
+                name=unique("cell-agent"), token=self.server.token, socketio_path=self.server.socketio_path,
+            )  # fmt: skip
+            self.cell.agent = agent
+            assert (await agent.call("connect"))["connected"] is True
+            await join_office(agent)
+            self.lab.link_logs(self.procs)
         return agent
 
     async def own_computer(self, *, office: str | None = None, name: str | None = None) -> ComputerUnderTest:
@@ -220,8 +235,45 @@ def require(combo: Combo) -> None:
         pytest.xfail("not implemented yet: " + "; ".join(missing))
 
 
+class Cell:
+    """What the tests of one cell share: its Agent (one per office at a time, so it is stopped
+    before the next cell starts; pytest runs the tests of a module-scoped param together)."""
+
+    def __init__(self, combo: Combo) -> None:
+        self.combo = combo
+        self.agent: AgentUnderTest | None = None
+
+    def close(self) -> None:
+        agent, self.agent = self.agent, None
+        if agent is None or not agent.proc.alive():
+            return
+        try:
+            agent.proc.write_line(json.dumps({"id": 0, "cmd": "quit", "args": {}}))
+            agent.proc.wait_exit(10)
+        except Exception:
+            pass
+        agent.proc.stop()
+
+
+@pytest.fixture(scope="module", params=COMBOS, ids=str)
+def combo(request: pytest.FixtureRequest) -> Combo:
+    value: Combo = request.param
+    return value
+
+
+@pytest.fixture(scope="module")
+def cell(lab: Lab, combo: Combo) -> Iterator[Cell]:
+    current = Cell(combo)
+    try:
+        yield current
+    finally:
+        current.close()
+
+
 @pytest.fixture
-async def stack_factory(lab: Lab, procs: ProcessManager, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+async def stack_factory(
+    lab: Lab, cell: Cell, procs: ProcessManager, tmp_path: Path
+) -> AsyncIterator[Callable[..., Any]]:
     stacks: list[Stack] = []
 
     async def make(combo: Combo, *, computer: str = "shared") -> Stack:
@@ -235,7 +287,7 @@ async def stack_factory(lab: Lab, procs: ProcessManager, tmp_path: Path) -> Asyn
         finally:
             lab.link_logs(procs)
         office = comp.office if comp is not None else unique("office")
-        stack = Stack(combo, procs, server, comp, office, tmp_path, lab)
+        stack = Stack(combo, procs, server, comp, office, tmp_path, lab, cell)
         stacks.append(stack)
         return stack
 
@@ -244,9 +296,6 @@ async def stack_factory(lab: Lab, procs: ProcessManager, tmp_path: Path) -> Asyn
     finally:
         for stack in stacks:
             await stack.close()
-
-
-matrix = pytest.mark.parametrize("combo", COMBOS, ids=str)
 
 
 # -- answer helpers -------------------------------------------------------------------------------
@@ -411,7 +460,7 @@ async def scenario_names_per_office(stack: Stack) -> None:
 
 
 async def scenario_list_room(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     room = await agent.call("list_room")
     sessions = {(s["name"], s["role"], s["office_id"]) for s in room["sessions"]}
     assert sessions == {(agent.name, "agent", stack.office), (stack.comp.name, "computer", stack.office)}
@@ -427,7 +476,7 @@ async def scenario_list_room(stack: Stack) -> None:
 
 
 async def scenario_get_tools(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     tools = (await agent.call("get_tools", computer=stack.comp.name))["tools"]
     by_name = {t["name"]: t for t in tools}
     assert EXPECTED_TOOLS <= set(by_name) <= EXPECTED_TOOLS | {"toolbox__extra"}
@@ -441,7 +490,7 @@ async def scenario_get_tools(stack: Stack) -> None:
 
 
 async def scenario_get_config(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     config = await agent.call("get_config", computer=stack.comp.name)
     assert list(config["servers"]) == ["toolbox"]
     server = config["servers"]["toolbox"]
@@ -453,7 +502,7 @@ async def scenario_get_config(stack: Stack) -> None:
 
 
 async def scenario_tool_call(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     comp = stack.comp.name
     echo = result_of(await agent.tool_call(comp, "toolbox__echo", {"text": "hi"}, 20))
     assert echo["isError"] is False
@@ -469,7 +518,7 @@ async def scenario_tool_call(stack: Stack) -> None:
 
 
 async def scenario_unknown_tool(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     comp = stack.comp.name
     for name in ("toolbox__nope", "toolbox__crash", "toolbox__add"):  # unknown, forbidden, aliased away
         result = result_of(await agent.tool_call(comp, name, {}, 20))
@@ -483,7 +532,7 @@ async def scenario_unknown_tool(stack: Stack) -> None:
 
 
 async def scenario_unknown_computer(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     answer = await agent.tool_call("no-such-computer", "x__y", {}, 10)
     assert_not_found(answer, stack.combo.agent)
     tools = await agent.try_call("get_tools", computer="no-such-computer", timeout=15)
@@ -506,7 +555,7 @@ async def scenario_cross_office(stack: Stack) -> None:
             socketio_path=stack.server.socketio_path,
         )  # fmt: skip
     stack.lab.link_logs(stack.procs)
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     started = time.monotonic()
     answer = await agent.tool_call(other.name, "toolbox__echo", {"text": "x"}, 2)
     elapsed = time.monotonic() - started
@@ -528,7 +577,7 @@ async def scenario_cross_office(stack: Stack) -> None:
 
 
 async def scenario_timeout(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     started = time.monotonic()
     answer = await agent.tool_call(stack.comp.name, "toolbox__slow_echo", {"text": "late", "seconds": 8}, 2)
     elapsed = time.monotonic() - started
@@ -546,7 +595,7 @@ async def scenario_timeout(stack: Stack) -> None:
 
 
 async def scenario_cancel(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     command = agent.send_tool_call(
         stack.comp.name, "toolbox__slow_echo", {"text": "never", "seconds": 15}, 30
     )
@@ -584,7 +633,7 @@ async def scenario_computer_disconnect(stack: Stack) -> None:
 
 
 async def scenario_update_notifications(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     comp = stack.comp.name
     await agent.call("notifications")  # start from a clean slate
     grown = result_of(await agent.tool_call(comp, "toolbox__grow", {}))
@@ -614,7 +663,7 @@ async def scenario_update_notifications(stack: Stack) -> None:
 
 
 async def scenario_desktop(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     comp = stack.comp.name
     desktop = (await agent.call("get_desktop", computer=comp))["desktops"]
     assert desktop[0] == "window://toolbox/main\n\ncontent of window://toolbox/main"
@@ -625,7 +674,7 @@ async def scenario_desktop(stack: Stack) -> None:
 
 
 async def scenario_resources(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     comp = stack.comp.name
     page = await agent.call("get_resources", computer=comp, mcp_server="toolbox")
     uris = [r["uri"] for r in page["resources"]]
@@ -638,7 +687,7 @@ async def scenario_resources(stack: Stack) -> None:
 
 
 async def scenario_skills(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     comp = stack.comp.name
     skills: list[dict[str, Any]] = []
     deadline = time.monotonic() + 10
@@ -662,7 +711,7 @@ async def scenario_skills(stack: Stack) -> None:
 
 
 async def scenario_blob_sideband(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     expected = png_bytes(100_000)
     result = result_of(await agent.tool_call(stack.comp.name, "toolbox__image", {"n_bytes": 100_000}, 30))
     assert result["isError"] is False
@@ -673,7 +722,7 @@ async def scenario_blob_sideband(stack: Stack) -> None:
 
 
 async def scenario_upload(stack: Stack) -> None:
-    agent = await stack.agent()
+    agent = await stack.shared_agent()
     payload = bytes(range(256)) * 1200  # 300 KiB: two chunks
     uploaded = await agent.call(
         "put_blob", computer=stack.comp.name, data_b64=base64.b64encode(payload).decode(),
@@ -722,116 +771,94 @@ def our_computer_xfail(request: pytest.FixtureRequest, combo: Combo, reason: str
         request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
 
 
-@matrix
 async def test_matrix_version_gate(stack_factory: Any, combo: Combo) -> None:
     await scenario_version_gate(await stack_factory(combo, computer="none"))
 
 
-@matrix
 async def test_matrix_auth(stack_factory: Any, combo: Combo) -> None:
     await scenario_auth(await stack_factory(combo, computer="none"))
 
 
-@matrix
 async def test_matrix_join_rules(stack_factory: Any, combo: Combo) -> None:
     await scenario_join_rules(await stack_factory(combo, computer="none"))
 
 
-@matrix
 async def test_matrix_leave_rules(stack_factory: Any, combo: Combo) -> None:
     await scenario_leave_rules(await stack_factory(combo, computer="none"))
 
 
-@matrix
 async def test_matrix_names_per_office(stack_factory: Any, combo: Combo) -> None:
     await scenario_names_per_office(await stack_factory(combo))
 
 
-@matrix
 async def test_matrix_list_room(stack_factory: Any, combo: Combo) -> None:
     await scenario_list_room(await stack_factory(combo))
 
 
-@matrix
 async def test_matrix_get_tools(stack_factory: Any, combo: Combo) -> None:
     await scenario_get_tools(await stack_factory(combo))
 
 
-@matrix
 async def test_matrix_get_config(stack_factory: Any, combo: Combo) -> None:
     await scenario_get_config(await stack_factory(combo))
 
 
-@matrix
 async def test_matrix_tool_call(stack_factory: Any, combo: Combo) -> None:
     await scenario_tool_call(await stack_factory(combo))
 
 
-@matrix
 async def test_matrix_unknown_tool(stack_factory: Any, combo: Combo) -> None:
     await scenario_unknown_tool(await stack_factory(combo))
 
 
-@matrix
 async def test_matrix_unknown_computer(stack_factory: Any, combo: Combo) -> None:
     await scenario_unknown_computer(await stack_factory(combo))
 
 
 @pytest.mark.slow
-@matrix
 async def test_matrix_cross_office(stack_factory: Any, combo: Combo) -> None:
     await scenario_cross_office(await stack_factory(combo))
 
 
 @pytest.mark.slow
-@matrix
 async def test_matrix_timeout(stack_factory: Any, combo: Combo) -> None:
     await scenario_timeout(await stack_factory(combo))
 
 
-@matrix
 async def test_matrix_cancel(stack_factory: Any, combo: Combo) -> None:
     await scenario_cancel(await stack_factory(combo))
 
 
 @pytest.mark.slow
-@matrix
 async def test_matrix_computer_disconnect(stack_factory: Any, combo: Combo) -> None:
     await scenario_computer_disconnect(await stack_factory(combo, computer="own"))
 
 
-@matrix
 async def test_matrix_update_notifications(stack_factory: Any, combo: Combo) -> None:
     await scenario_update_notifications(await stack_factory(combo))
 
 
-@matrix
 async def test_matrix_desktop(stack_factory: Any, combo: Combo) -> None:
     await scenario_desktop(await stack_factory(combo))
 
 
-@matrix
 async def test_matrix_resources(stack_factory: Any, combo: Combo) -> None:
     await scenario_resources(await stack_factory(combo))
 
 
-@matrix
 async def test_matrix_skills(stack_factory: Any, combo: Combo, request: pytest.FixtureRequest) -> None:
     our_computer_xfail(request, combo, ISSUE_COMPUTER_SKILLS)
     await scenario_skills(await stack_factory(combo))
 
 
-@matrix
 async def test_matrix_blob_sideband(stack_factory: Any, combo: Combo) -> None:
     await scenario_blob_sideband(await stack_factory(combo))
 
 
-@matrix
 async def test_matrix_upload(stack_factory: Any, combo: Combo) -> None:
     await scenario_upload(await stack_factory(combo))
 
 
 @pytest.mark.slow
-@matrix
 async def test_matrix_large_result(stack_factory: Any, combo: Combo) -> None:
     await scenario_large_result(await stack_factory(combo, computer="own"))
