@@ -101,6 +101,27 @@ def missing_roles(combo: Combo) -> list[str]:
     return missing
 
 
+_computer_flags: set[str] | None = None
+
+
+def our_computer_flags() -> set[str]:
+    """The options ``smcp-computer run --help`` lists (empty when it cannot be asked)."""
+    global _computer_flags  # noqa: PLW0603
+    if _computer_flags is None:
+        import re
+        import subprocess
+
+        try:
+            out = subprocess.run(
+                [*_our_command("smcp-computer", "smcp.computer.cli"), "run", "--help"],
+                capture_output=True, text=True, timeout=30, env=our_env({"COLUMNS": "200"}),
+            )  # fmt: skip
+            _computer_flags = set(re.findall(r"--[a-z][a-z0-9-]*", out.stdout + out.stderr))
+        except (OSError, subprocess.TimeoutExpired):
+            _computer_flags = set()
+    return _computer_flags
+
+
 def _our_command(script: str, module: str) -> list[str]:
     exe = BIN_DIR / script
     if exe.exists():
@@ -177,10 +198,10 @@ async def start_hosted_server(
     timeout: float = 60.0,
 ) -> ServerUnderTest:
     """Our server app under another host: ``uvicorn``, ``hypercorn`` or ``fastapi-mount`` (see
-    ``our_peers/host_server.py``); the returned URL includes the mount path."""
+    ``our_peers/host_server.py``); ``socketio_path`` carries the mount path."""
     if not our_server_available():
         raise RoleUnavailable(ISSUE_SERVER)
-    argv = [
+    argv: list[str | Path] = [
         sys.executable, OUR_PEERS_DIR / "host_server.py", "--hosting", hosting, "--token", token,
     ]  # fmt: skip
     proc = await procs.astart(
@@ -259,12 +280,15 @@ async def start_computer(
         "--url", url, "--token", token, "--office", office, "--name", name,
         "--config", config, "--no-repl", "--auto-apply",
     ]  # fmt: skip
-    if landing_root is not None:
+    flags = our_computer_flags()  # pass the optional settings only where the CLI has them
+    if landing_root is not None and "--landing-root" in flags:
         landing_root.mkdir(parents=True, exist_ok=True)
         argv += ["--landing-root", landing_root]
-    if skill_home is not None:
+    if skill_home is not None and "--skill-home" in flags:
         argv += ["--skill-home", skill_home]
     if socketio_path != "socket.io":
+        if "--socketio-path" not in flags:
+            raise RoleUnavailable(f"{ISSUE_COMPUTER}: `smcp-computer run` has no --socketio-path option")
         argv += ["--socketio-path", socketio_path]
     label = proc_name or f"our-computer-{name}"
     home = procs.log_dir / f"home-{label}"
@@ -362,6 +386,7 @@ __all__ = [
     "matrix_servers",
     "missing_roles",
     "our_computer_available",
+    "our_computer_flags",
     "our_server_available",
     "start_computer",
     "start_hosted_server",

@@ -96,7 +96,7 @@ async def serve(args: argparse.Namespace) -> None:
         config.bind = [f"fd://{sock.fileno()}"]
         config.loglevel = "WARNING"
         config.graceful_timeout = 2
-        host = asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+        host = asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=stop.wait))
     else:
         import uvicorn
 
