@@ -1,8 +1,9 @@
 """Where a server's CPU goes under load: py-spy samples of the server process, summarised.
 
     python bench/profiling.py --server ours --concurrency 64 --seconds 8 [--py-spy PATH]
+    python bench/profiling.py --server ours --scenario officefill --members 500 --seconds 20
 
-Starts the server (servers.py), drives it with ``load.py --scenario throughput``, attaches
+Starts the server (servers.py), drives it with ``load.py`` (throughput or officefill), attaches
 ``py-spy record --format raw --nolineno`` (idle frames excluded) for ``--seconds``, then prints
 and writes ``bench/results/profile-<server>-<timestamp>.json``: CPU share by package of the leaf
 frame (self time), the top functions by self and by inclusive time.
@@ -74,7 +75,9 @@ def analyse(raw: Path, top: int = 20) -> Result:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", choices=SERVER_NAMES, default="ours")
+    ap.add_argument("--scenario", choices=["throughput", "officefill"], default="throughput")
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--members", type=int, default=500, help="office size (officefill)")
     ap.add_argument("--seconds", type=float, default=8.0, help="sampling window")
     ap.add_argument("--rate", type=int, default=200, help="samples per second")
     ap.add_argument("--py-spy", default=shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"))
@@ -89,12 +92,15 @@ def main() -> None:
     load = None
     try:
         argv = [sys.executable, str(HERE / "load.py"), "--url", url, "--token", args.token,
-                "--server-pid", str(proc.pid), "--scenario", "throughput",
-                "--concurrency", str(args.concurrency), "--seconds", str(args.seconds + 8),
-                "--n", "10000000", "--warmup", "300"]  # fmt: skip
+                "--server-pid", str(proc.pid), "--scenario", args.scenario]  # fmt: skip
+        if args.scenario == "throughput":
+            argv += ["--concurrency", str(args.concurrency), "--seconds", str(args.seconds + 8),
+                     "--n", "10000000", "--warmup", "300"]  # fmt: skip
+        else:
+            argv += ["--members", str(args.members), "--seconds", "120", "--connect-concurrency", "200"]
         load = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                 start_new_session=True, cwd=HERE)  # fmt: skip
-        time.sleep(3.0)  # connect + warm-up
+        time.sleep(3.0 if args.scenario == "throughput" else 1.0)  # connect + warm-up
         spy = subprocess.run(
             [args.py_spy, "record", "--pid", str(proc.pid), "--duration", str(int(args.seconds)),
              "--rate", str(args.rate), "--format", "raw", "--nolineno", "--output", str(raw)],
