@@ -168,7 +168,13 @@ class SMCPServer:
                 "Connection refused by server: authentication failed "
                 '(send the credential in the Socket.IO auth object, e.g. {"token": "..."})'
             )
-        await self.registry.add(Session(sid, version, principal))
+        try:
+            await self.registry.add(Session(sid, version, principal))
+        except Exception:
+            log.exception("registry refused a new session; connection refused", extra={"sid": sid})
+            raise socketio.exceptions.ConnectionRefusedError(
+                "Connection refused by server: session registry unavailable; retry later"
+            ) from None
         self.metrics.connections += 1
         self.metrics.connections_total += 1
         log.debug("connected", extra={"sid": sid, "a2c_version": version, "principal": principal.id})
