@@ -45,7 +45,16 @@ def run(*argv: str, timeout: float = 300) -> str:
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     out = tmp_path_factory.mktemp("dist")
     for dist in DISTS:
-        run(sys.executable, "-m", "uv", "build", "--quiet", "--out-dir", str(out), str(ROOT / "packages" / dist))
+        run(
+            sys.executable,
+            "-m",
+            "uv",
+            "build",
+            "--quiet",
+            "--out-dir",
+            str(out),
+            str(ROOT / "packages" / dist),
+        )
     return out
 
 
@@ -56,19 +65,28 @@ def test_ten_artifacts(artifacts: pathlib.Path) -> None:
 
 
 @pytest.mark.parametrize("dist", DISTS)
-def test_role_installs_and_imports_alone(
-    dist: str, artifacts: pathlib.Path, tmp_path: pathlib.Path
-) -> None:
+def test_role_installs_and_imports_alone(dist: str, artifacts: pathlib.Path, tmp_path: pathlib.Path) -> None:
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "uv", "venv", "--quiet", "--python", sys.executable, str(venv))
     python = str(venv / "bin" / "python")
     text = (ROOT / "packages/smcp-core/src/smcp/core/_version.py").read_text()
     version = re.search(r'__version__ = "([^"]+)"', text).group(1)  # type: ignore[union-attr]
     run(
-        sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", python,
-        "--find-links", str(artifacts), f"{dist}=={version}",
+        sys.executable,
+        "-m",
+        "uv",
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        python,
+        "--find-links",
+        str(artifacts),
+        f"{dist}=={version}",
     )
-    listed = json.loads(run(sys.executable, "-m", "uv", "pip", "list", "--python", python, "--format", "json"))
+    listed = json.loads(
+        run(sys.executable, "-m", "uv", "pip", "list", "--python", python, "--format", "json")
+    )
     installed = {item["name"].lower() for item in listed}
     assert dist in installed
     assert not (FORBIDDEN[dist] & installed), f"{dist} pulled in {FORBIDDEN[dist] & installed}"
