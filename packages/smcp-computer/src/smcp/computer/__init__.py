@@ -1,0 +1,68 @@
+"""An A2C-SMCP Computer: hosts MCP servers and serves their tools to an office.
+
+Heavy modules (mcp, socketio, pydantic models) load on first use of a name below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from smcp.computer._version import __version__
+
+if TYPE_CHECKING:
+    from smcp.computer._computer import CallRecord, Computer, ConfirmCallback, ExposedTool
+    from smcp.computer._config import ConfigError, ConfigProblem, LoadedConfig, load_config, parse_config
+    from smcp.computer._hosting import MCPServerHost, ServerState, ServerStatus, Supervision
+    from smcp.computer._inputs import InputError, InputResolver
+    from smcp.computer._link import ComputerLink, JoinError
+
+__all__ = [
+    "CallRecord",
+    "Computer",
+    "ComputerLink",
+    "ConfigError",
+    "ConfigProblem",
+    "ConfirmCallback",
+    "ExposedTool",
+    "InputError",
+    "InputResolver",
+    "JoinError",
+    "LoadedConfig",
+    "MCPServerHost",
+    "ServerState",
+    "ServerStatus",
+    "Supervision",
+    "__version__",
+    "load_config",
+    "parse_config",
+]
+
+_WHERE = {
+    "CallRecord": "_computer",
+    "Computer": "_computer",
+    "ConfirmCallback": "_computer",
+    "ExposedTool": "_computer",
+    "ConfigError": "_config",
+    "ConfigProblem": "_config",
+    "LoadedConfig": "_config",
+    "load_config": "_config",
+    "parse_config": "_config",
+    "MCPServerHost": "_hosting",
+    "ServerState": "_hosting",
+    "ServerStatus": "_hosting",
+    "Supervision": "_hosting",
+    "InputError": "_inputs",
+    "InputResolver": "_inputs",
+    "ComputerLink": "_link",
+    "JoinError": "_link",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'smcp.computer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"smcp.computer.{module}"), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,620 @@
+"""The Computer: hosted MCP servers, the exposed-tool registry, execution, desktop/skills/blobs."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from smcp.computer._hosting import MCPServerHost, ServerState, ServerStatus, Supervision, UpstreamAuthError
+
+if TYPE_CHECKING:
+    import mcp_types
+
+    from smcp.computer._blobs import BlobStore, UploadStore
+    from smcp.computer._inputs import InputResolver
+    from smcp.computer._skills import SkillRegistry
+    from smcp.core.models import MCPServerConfig, MCPServerInput, ToolMeta
+
+__all__ = ["CallRecord", "Computer", "ConfirmCallback", "ExposedTool", "merge_tool_meta"]
+
+logger = logging.getLogger("smcp.computer")
+
+ConfirmCallback = Callable[[str, dict[str, Any]], Awaitable[bool]]
+"""``async confirm(exposed_name, params) -> bool``: True approves the call."""
+
+#: Text 0.4.2 puts in a refused-confirmation result (kept for users who match on it).
+CONFIRM_REJECTED_TEXT = "工具调用二次确认被拒绝，请稍后再试"
+HISTORY_SIZE = 10
+
+
+@dataclass(frozen=True)
+class ExposedTool:
+    """One routed tool: exposed name, owning server, original name and its merged metadata."""
+
+    name: str
+    host: MCPServerHost
+    original: str
+    config_meta: ToolMeta | None
+    wire: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One entry of the recent-call history."""
+
+    req_id: str | None
+    tool: str
+    bundle_id: str
+    started: float
+    duration: float
+    is_error: bool
+
+
+def merge_tool_meta(config: MCPServerConfig, tool: str) -> ToolMeta | None:
+    """The config-only ToolMeta merge (PROTOCOL §9.2): ``tool_meta[tool]`` over ``default_tool_meta``.
+
+    ``alias`` comes only from ``tool_meta[tool]``.
+    """
+    from smcp.core.models import ToolMeta
+
+    specific = config.tool_meta.get(tool)
+    default = config.default_tool_meta
+    if default is None:
+        return specific
+    base = {k: v for k, v in default.model_dump(mode="python").items() if v is not None}
+    base["alias"] = None
+    if specific is not None:
+        for key, value in specific.model_dump(mode="python").items():
+            if value is not None:
+                base[key] = value
+        base["alias"] = specific.alias
+    return ToolMeta.model_validate(base)
+
+
+def _declared(tool: mcp_types.Tool, bundle_id: str) -> tuple[bool, bool, list[str] | None]:
+    """(declared, valid, tags) of the server's ``_meta.a2c_tool_meta`` declaration."""
+    meta = tool.meta or {}
+    if "a2c_tool_meta" not in meta:
+        return False, False, None
+    decl = meta["a2c_tool_meta"]
+    if isinstance(decl, dict):
+        tags = decl.get("tags")
+        if tags is None or (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+            return True, True, tags
+    logger.warning("MCP server %s: malformed a2c_tool_meta on tool %r ignored", bundle_id, tool.name)
+    return True, False, None
+
+
+def _is_attr(value: Any) -> bool:
+    if isinstance(value, str | bool | int | float):
+        return True
+    if isinstance(value, list) and value:
+        kinds = {type(v) for v in value}
+        return len(kinds) == 1 and kinds.pop() in (str, bool, int, float)
+    return isinstance(value, list)
+
+
+def build_tools(host: MCPServerHost) -> list[ExposedTool]:
+    """The exposed tools of one running server (PROTOCOL §9.1-§9.3)."""
+    from smcp.core.models import SMCPTool, ToolMeta
+    from smcp.core.naming import exposed_tool_name
+    from smcp.core.wire import to_wire
+
+    config = host.config
+    if config.default_tool_meta is not None and config.default_tool_meta.alias:
+        logger.warning("MCP server %s: 'alias' in default_tool_meta is ignored", host.bundle_id)
+    forbidden = set(config.forbidden_tools)
+    out: list[ExposedTool] = []
+    seen: set[str] = set()
+    for tool in host.tools or ():
+        cfg_meta = merge_tool_meta(config, tool.name)
+        alias = cfg_meta.alias if cfg_meta is not None else None
+        if tool.name in forbidden or (alias and alias in forbidden):
+            continue
+        name = exposed_tool_name(host.bundle_id, tool.name, alias)
+        if name in seen:
+            logger.warning("MCP server %s: exposed name %r used twice; first kept", host.bundle_id, name)
+            continue
+        seen.add(name)
+        _, valid, tags = _declared(tool, host.bundle_id)
+        shown = cfg_meta
+        if valid:
+            if shown is None:
+                shown = ToolMeta(tags=tags)
+            elif shown.tags is None and tags is not None:
+                shown = shown.model_copy(update={"tags": tags})
+        meta: dict[str, Any] = {}
+        for key, value in (tool.meta or {}).items():
+            if key == "a2c_tool_meta":
+                continue
+            meta[key] = value if _is_attr(value) else json.dumps(value, default=str)
+        if tool.annotations is not None:
+            meta["MCP_TOOL_ANNOTATION"] = json.dumps(tool.annotations.model_dump(mode="json", by_alias=True))
+        if shown is not None:
+            meta["a2c_tool_meta"] = shown.encode()
+        smcp_tool = SMCPTool(
+            name=name,
+            bundle_id=host.bundle_id,
+            description=tool.description or "None",
+            params_schema=dict(tool.input_schema),
+            return_schema=dict(tool.output_schema) if tool.output_schema is not None else None,
+            meta=meta,
+        )
+        out.append(ExposedTool(name, host, tool.name, cfg_meta, to_wire(smcp_tool)))
+    return out
+
+
+def _default_dir(env: str, fallback: str, *parts: str) -> Path:
+    base = os.environ.get(env) or str(Path.home() / fallback)
+    return Path(base, *parts)
+
+
+class Computer:
+    """Hosts MCP servers and executes their tools under exposed names.
+
+    ``confirm`` is asked before every call whose merged config ToolMeta does not say
+    ``auto_apply: true``; without it such calls are refused with an error result. Listeners added
+    with :meth:`add_listener` get ``"tools"``, ``"desktop"``, ``"skills"`` or ``"config"`` when
+    the office should be told (``server:update_*``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        servers: Sequence[MCPServerConfig] = (),
+        inputs: Sequence[MCPServerInput] = (),
+        *,
+        confirm: ConfirmCallback | None = None,
+        resolver: InputResolver | None = None,
+        supervision: Supervision | None = None,
+        connect_timeout: float = 30.0,
+        request_timeout: float = 60.0,
+        spool_dir: Path | None = None,
+        skill_home: Path | None = None,
+        skill_dirs: Sequence[Path] = (),
+        landing_root: Path | None = None,
+    ) -> None:
+        from smcp.computer._inputs import InputResolver
+
+        self.name = name
+        self.confirm = confirm
+        self.resolver = resolver if resolver is not None else InputResolver(list(inputs))
+        if inputs and resolver is not None:
+            self.resolver.set_inputs(list(inputs))
+        self.supervision = supervision or Supervision()
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.spool_dir = spool_dir or _default_dir("XDG_CACHE_HOME", ".cache", "smcp", "blobspool")
+        self.skill_home = skill_home or _default_dir("XDG_DATA_HOME", ".local/share", "smcp", "skills")
+        self.skill_dirs = list(skill_dirs)
+        self.landing_root = landing_root
+        self._listeners: list[Callable[[str], None]] = []
+        self._hosts: dict[str, MCPServerHost] = {}
+        for config in servers:
+            self._add_host(config)
+        self._registry_cache: dict[str, ExposedTool] | None = None
+        self._announced_tools: tuple[Any, ...] | None = None
+        self._inflight: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._cancelled: set[str] = set()
+        self.history: collections.deque[CallRecord] = collections.deque(maxlen=HISTORY_SIZE)
+        self._window_sets: dict[str, frozenset[str]] = {}
+        self._resource_task: asyncio.Task[None] | None = None
+        self._resource_dirty: set[str] = set()
+        self._blobs: BlobStore | None = None
+        self._uploads: UploadStore | None = None
+        self._skills: SkillRegistry | None = None
+
+    def _add_host(self, config: MCPServerConfig) -> MCPServerHost | None:
+        host = MCPServerHost(
+            config,
+            render=self.resolver.render,
+            on_event=self._host_event,
+            supervision=self.supervision,
+            connect_timeout=self.connect_timeout,
+            request_timeout=self.request_timeout,
+        )
+        if host.bundle_id in self._hosts:
+            logger.warning("duplicate bundle_id %r (server %r) ignored", host.bundle_id, config.name)
+            return None
+        self._hosts[host.bundle_id] = host
+        return host
+
+    # --- listeners --------------------------------------------------------------------------
+
+    def add_listener(self, callback: Callable[[str], None]) -> None:
+        """``callback(kind)`` with kind ``tools``, ``desktop``, ``skills`` or ``config``."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[str], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def _emit(self, kind: str) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(kind)
+            except Exception:
+                logger.exception("change listener failed")
+
+    def _host_event(self, host: MCPServerHost, kind: str, detail: str | None) -> None:
+        if kind == "tools":
+            self._registry_cache = None
+            self._host_event_all()
+            if host.state is not ServerState.RUNNING:
+                self._resource_dirty.add(host.bundle_id)
+                self._schedule_resource_scan()
+        elif kind == "resources":
+            self._resource_dirty.add(host.bundle_id)
+            self._schedule_resource_scan()
+        elif kind == "resource_updated" and detail is not None:
+            if detail.startswith("window://"):
+                self._emit("desktop")
+            elif detail.startswith("skill://"):
+                self._schedule_resource_scan()
+
+    def _schedule_resource_scan(self) -> None:
+        if self._resource_task is None or self._resource_task.done():
+            self._resource_task = asyncio.create_task(self._resource_scan(), name="smcp-resource-scan")
+
+    async def _resource_scan(self) -> None:
+        from smcp.computer._resources import list_all_resources
+
+        await asyncio.sleep(0.3)  # trailing debounce
+        dirty, self._resource_dirty = self._resource_dirty, set()
+        desktop_changed = False
+        for bundle in dirty:
+            host = self._hosts.get(bundle)
+            windows: frozenset[str] = frozenset()
+            if host is not None and host.supports_resources:
+                try:
+                    listed = await list_all_resources(host, request_timeout=self.request_timeout)
+                    windows = frozenset(str(r.uri) for r in listed if str(r.uri).startswith("window://"))
+                except Exception as exc:
+                    logger.warning("MCP server %s: resources/list failed: %s", bundle, exc)
+            if self._window_sets.get(bundle, frozenset()) != windows:
+                desktop_changed = True
+            self._window_sets[bundle] = windows
+        if desktop_changed:
+            self._emit("desktop")
+        if self._skills is not None:
+            try:
+                if await self._skills.refresh(self.active_servers()):
+                    self._emit("skills")
+            except Exception as exc:
+                logger.warning("skill refresh failed: %s", exc)
+
+    # --- servers ----------------------------------------------------------------------------
+
+    @property
+    def servers(self) -> dict[str, MCPServerHost]:
+        """Hosted servers by bundle id, in configuration order."""
+        return dict(self._hosts)
+
+    def status(self) -> list[ServerStatus]:
+        return [h.status() for h in self._hosts.values()]
+
+    @property
+    def inputs(self) -> list[MCPServerInput]:
+        return self.resolver.inputs
+
+    async def start(self, names: Sequence[str] | None = None) -> list[ServerStatus]:
+        """Start the enabled servers (all, or the given bundle ids/names) in parallel."""
+        self._ensure_stores()
+        targets = [h for h in self._select(names) if names is not None or not h.config.disabled]
+        return list(await asyncio.gather(*(h.start() for h in targets)))
+
+    async def stop(self, names: Sequence[str] | None = None) -> None:
+        """Stop servers (all by default) in parallel."""
+        await asyncio.gather(*(h.stop() for h in self._select(names)))
+
+    async def restart(self, names: Sequence[str] | None = None) -> list[ServerStatus]:
+        return list(await asyncio.gather(*(h.restart() for h in self._select(names))))
+
+    async def close(self) -> None:
+        """Stop every server, cancel calls and background work, drop partial uploads."""
+        for task in list(self._inflight.values()):
+            task.cancel()
+        if self._resource_task is not None:
+            self._resource_task.cancel()
+        await self.stop()
+        if self._uploads is not None:
+            await self._uploads.close()
+
+    def _select(self, names: Sequence[str] | None) -> list[MCPServerHost]:
+        if names is None or "all" in names:
+            return list(self._hosts.values())
+        out = []
+        for key in names:
+            host = self._hosts.get(key) or next((h for h in self._hosts.values() if h.name == key), None)
+            if host is None:
+                raise KeyError(f"no MCP server named {key!r}; known: {', '.join(self._hosts) or 'none'}")
+            out.append(host)
+        return out
+
+    async def set_servers(
+        self, servers: Sequence[MCPServerConfig], inputs: Sequence[MCPServerInput] | None = None
+    ) -> None:
+        """Replace the configuration: removed or changed servers stop, new or changed ones start."""
+        from smcp.computer._config import bundle_id_of
+
+        if inputs is not None:
+            self.resolver.set_inputs(list(inputs))
+        wanted: dict[str, MCPServerConfig] = {}
+        for config in servers:
+            wanted.setdefault(bundle_id_of(config), config)
+        stale = [h for b, h in self._hosts.items() if b not in wanted or wanted[b] != h.config]
+        await asyncio.gather(*(h.stop() for h in stale))
+        old = self._hosts
+        self._hosts = {}
+        to_start: list[MCPServerHost] = []
+        for bundle, config in wanted.items():
+            current = old.get(bundle)
+            if current is not None and current.config == config:
+                self._hosts[bundle] = current
+            else:
+                host = self._add_host(config)
+                if host is not None and not config.disabled:
+                    to_start.append(host)
+        self._emit("config")
+        await asyncio.gather(*(h.start() for h in to_start))
+        self._host_event_all()
+
+    def _host_event_all(self) -> None:
+        self._registry_cache = None
+        signature = tuple((name, json.dumps(t.wire, sort_keys=True)) for name, t in self._registry().items())
+        if signature != self._announced_tools:
+            self._announced_tools = signature
+            self._emit("tools")
+
+    async def __aenter__(self) -> Computer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def active_servers(self) -> list[MCPServerHost]:
+        """Running servers in activation (configuration) order."""
+        return [h for h in self._hosts.values() if h.running]
+
+    # --- tools ------------------------------------------------------------------------------
+
+    def _registry(self) -> dict[str, ExposedTool]:
+        cache = self._registry_cache
+        if cache is None:
+            cache = {}
+            for host in self.active_servers():
+                for tool in build_tools(host):
+                    cache[tool.name] = tool
+            self._registry_cache = cache
+        return cache
+
+    def tools(self) -> list[dict[str, Any]]:
+        """The ``SMCPTool`` wire dicts of every routed tool (cached until a server's tools change)."""
+        return [t.wire for t in self._registry().values()]
+
+    def tool(self, exposed_name: str) -> ExposedTool | None:
+        return self._registry().get(exposed_name)
+
+    def get_config(self) -> dict[str, Any]:
+        """The ``client:get_config`` reply: raw declarations of active servers keyed by bundle id."""
+        from smcp.core.wire import to_wire
+
+        servers: dict[str, Any] = {}
+        for host in self.active_servers():
+            raw = to_wire(host.config)
+            raw["bundle_id"] = host.bundle_id
+            servers.setdefault(host.bundle_id, raw)
+        return {"servers": servers, "inputs": [to_wire(i) for i in self.inputs]}
+
+    def recent_bundles(self) -> list[str]:
+        """Bundle ids of the last calls, newest first."""
+        return [r.bundle_id for r in reversed(self.history)]
+
+    # --- execution --------------------------------------------------------------------------
+
+    async def call_tool(
+        self,
+        exposed_name: str,
+        params: dict[str, Any],
+        timeout: float | None = None,  # noqa: ASYNC109
+        req_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Run a tool; returns the ``CallToolResult`` wire dict (errors are results, never raised).
+
+        ``timeout`` (seconds, ``0``/``None`` = none) bounds the MCP call; ``req_id`` makes the call
+        cancellable with :meth:`cancel`.
+        """
+        from smcp.core import results
+
+        entry = self._registry().get(exposed_name)
+        if entry is None:
+            message = f"Tool '{exposed_name}' not found in ExposedToolMapping"
+            return results.exception_result(message, "ValueError")
+        started = time.monotonic()
+        task = asyncio.ensure_future(self._confirm_and_run(entry, params, timeout or None))
+        if req_id is not None:
+            self._inflight[req_id] = task
+        try:
+            result = await task
+        except asyncio.CancelledError:
+            if req_id is not None and req_id in self._cancelled and not _current_cancelling():
+                result = results.cancelled_result()
+            else:
+                task.cancel()
+                raise
+        finally:
+            if req_id is not None and self._inflight.get(req_id) is task:
+                del self._inflight[req_id]
+                self._cancelled.discard(req_id)
+        if self._blobs is not None:
+            try:
+                result = await asyncio.to_thread(self._blobs.apply_sideband, result)
+            except Exception as exc:
+                logger.warning("binary sideband failed for %s: %s", exposed_name, exc)
+        self.history.append(
+            CallRecord(
+                req_id,
+                exposed_name,
+                entry.host.bundle_id,
+                time.time(),
+                time.monotonic() - started,
+                bool(result.get("isError")),
+            )
+        )
+        return result
+
+    def cancel(self, req_id: str) -> bool:
+        """Cancel an in-flight call by its request id; unknown ids are ignored (returns False)."""
+        task = self._inflight.get(req_id)
+        if task is None or task.done():
+            return False
+        self._cancelled.add(req_id)
+        task.cancel()
+        return True
+
+    async def _confirm_and_run(
+        self,
+        entry: ExposedTool,
+        params: dict[str, Any],
+        timeout: float | None,  # noqa: ASYNC109
+    ) -> dict[str, Any]:
+        from smcp.core import results
+
+        auto = entry.config_meta is not None and entry.config_meta.auto_apply is True
+        if not auto:
+            if self.confirm is None:
+                return results.error_result(
+                    f"Tool '{entry.name}' needs confirmation and this Computer has no confirmation "
+                    "callback: set auto_apply: true in its tool_meta, or run smcp-computer with --auto-apply"
+                )
+            try:
+                approved = await self.confirm(entry.name, params)
+            except TimeoutError:
+                return results.error_result(f"Confirmation of tool '{entry.name}' timed out")
+            except Exception as exc:
+                return results.error_result(f"Confirmation of tool '{entry.name}' failed: {exc}")
+            if not approved:
+                return results.error_result(CONFIRM_REJECTED_TEXT)
+        return await self._execute(entry, params, timeout)
+
+    async def _execute(
+        self,
+        entry: ExposedTool,
+        params: dict[str, Any],
+        timeout: float | None,  # noqa: ASYNC109
+    ) -> dict[str, Any]:
+        from smcp.core import results
+
+        host = entry.host
+        try:
+            call = host.call_tool(entry.original, params)
+            result = await (asyncio.wait_for(call, timeout) if timeout is not None else call)
+        except TimeoutError:
+            return results.timeout_result(f"Tool '{entry.original}' execution timed out")
+        except UpstreamAuthError as exc:
+            return _auth_result(exc.status, host.bundle_id)
+        except Exception as exc:
+            return results.error_result(f"调用异常: {exc}")
+        wire = results.to_wire(result)
+        if entry.config_meta is not None:
+            meta = dict(wire.get("meta") or {})
+            existing = meta.get("a2c_tool_meta")
+            merged = entry.config_meta.model_dump(mode="json")
+            meta["a2c_tool_meta"] = {**existing, **merged} if isinstance(existing, dict) else merged
+            wire["meta"] = meta
+        return wire
+
+    # --- desktop, resources, skills, blobs ----------------------------------------------------
+
+    def _ensure_stores(self) -> None:
+        from smcp.computer._blobs import BlobStore, UploadStore
+        from smcp.computer._skills import SkillRegistry
+
+        if self._blobs is None:
+            self._blobs = BlobStore(self.spool_dir)
+        if self._uploads is None:
+            self._uploads = UploadStore(self.landing_root)
+        if self._skills is None:
+            self._skills = SkillRegistry(
+                self.skill_home, self._blobs, user_dirs=self.skill_dirs, request_timeout=self.request_timeout
+            )
+
+    async def refresh_skills(self) -> bool:
+        """Rescan skills now; True (and a ``skills`` event) when the set changed."""
+        self._ensure_stores()
+        assert self._skills is not None
+        changed = await self._skills.refresh(self.active_servers())
+        if changed:
+            self._emit("skills")
+        return changed
+
+    async def get_desktop(self, size: int | None, window: str | None) -> list[str]:
+        from smcp.computer._desktop import collect_desktop
+
+        return await collect_desktop(
+            self.active_servers(),
+            self.recent_bundles(),
+            size=size,
+            window=window,
+            request_timeout=self.request_timeout,
+        )
+
+    async def get_resources(self, mcp_server: str, cursor: str | None, req_id: str) -> dict[str, Any]:
+        from smcp.computer._resources import get_resources_page
+
+        host = self._hosts.get(mcp_server)
+        source = host if host is not None and host.running else None
+        return await asyncio.wait_for(
+            get_resources_page(source, mcp_server, cursor, req_id), self.request_timeout
+        )
+
+    def list_skills(self) -> list[dict[str, Any]]:
+        self._ensure_stores()
+        assert self._skills is not None
+        return self._skills.list_refs()
+
+    async def get_skill(self, name: str, rel_path: str | None, req_id: str) -> dict[str, Any]:
+        self._ensure_stores()
+        assert self._skills is not None
+        return await self._skills.get_skill(name, rel_path, req_id)
+
+    async def get_blob(
+        self, handle: str, chunk_offset: int | None, max_chunk_bytes: int | None, req_id: str
+    ) -> dict[str, Any]:
+        self._ensure_stores()
+        assert self._blobs is not None
+        return await self._blobs.get_chunk(handle, chunk_offset, max_chunk_bytes, req_id)
+
+    async def put_blob(self, request: dict[str, Any]) -> dict[str, Any]:
+        self._ensure_stores()
+        assert self._uploads is not None
+        return await self._uploads.put_chunk(request)
+
+
+def _current_cancelling() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
+def _auth_result(status: int, bundle_id: str) -> dict[str, Any]:
+    from smcp.core import results
+
+    if status == 403:
+        code, action = 4007, "token_refresh_required"
+        message = f"MCP server {bundle_id} refused the credentials: refresh them and retry"
+    else:
+        code, action = 4006, "user_authorization_required"
+        message = f"MCP server {bundle_id} needs authorization: sign in and retry"
+    return results.error_result(
+        message,
+        {"error_code": code, "mcp_server": bundle_id, "auth_hint": {"action": action, "message": message}},
+    )
