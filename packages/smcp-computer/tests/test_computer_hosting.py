@@ -1,0 +1,307 @@
+"""Hosting, registry and execution against the real toolbox MCP server on all three transports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smcp.computer import Computer, ServerState, Supervision, parse_config
+
+pytestmark = pytest.mark.anyio
+
+TOOLBOX = Path(__file__).resolve().parents[3] / "testing" / "mcp_servers" / "toolbox.py"
+FAST = Supervision(initial_delay=0.1, max_attempts=3, ping_interval=0)
+
+
+def _http_server(kind: str) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(TOOLBOX), kind, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.match(r"LISTENING (\d+)", line)
+        assert match, f"toolbox {kind} did not start: {line!r}"
+        port = match.group(1)
+        yield f"http://127.0.0.1:{port}/mcp" if kind == "http" else f"http://127.0.0.1:{port}/sse"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def http_url() -> Iterator[str]:
+    yield from _http_server("http")
+
+
+@pytest.fixture(scope="module")
+def sse_url() -> Iterator[str]:
+    yield from _http_server("sse")
+
+
+def stdio_decl(**extra: Any) -> dict[str, Any]:
+    return {
+        "type": "stdio",
+        "server_parameters": {"command": sys.executable, "args": [str(TOOLBOX), "stdio"]},
+        **extra,
+    }
+
+
+def make(servers: dict[str, Any], inputs: list[Any] | None = None, **kwargs: Any) -> Computer:
+    loaded = parse_config({"servers": servers, "inputs": inputs or []})
+    assert loaded.problems == []
+    kwargs.setdefault("supervision", FAST)
+    return Computer("c1", loaded.servers, loaded.inputs, **kwargs)
+
+
+async def approve(name: str, params: dict[str, Any]) -> bool:
+    return True
+
+
+async def refuse(name: str, params: dict[str, Any]) -> bool:
+    return False
+
+
+async def wait_until(predicate: Any, timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def toolbox(tmp_path: Path) -> AsyncIterator[Computer]:
+    computer = make(
+        {
+            "tb": stdio_decl(
+                forbidden_tools=["fail"],
+                tool_meta={"echo": {"alias": "say", "auto_apply": True}, "tagged": {"auto_apply": True}},
+                default_tool_meta={"tags": ["dflt"], "alias": "ignored"},
+            )
+        },
+        confirm=approve,
+        spool_dir=tmp_path / "spool",
+        skill_home=tmp_path / "skills",
+    )
+    async with asyncio.timeout(60):
+        async with computer:
+            yield computer
+
+
+@pytest.mark.parametrize("kind", ["stdio", "http", "sse"])
+async def test_each_transport_lists_and_calls(kind: str, request: pytest.FixtureRequest) -> None:
+    if kind == "stdio":
+        decl = stdio_decl()
+    elif kind == "http":
+        decl = {"type": "streamable", "server_parameters": {"url": request.getfixturevalue("http_url")}}
+    else:
+        decl = {"type": "sse", "server_parameters": {"url": request.getfixturevalue("sse_url")}}
+    computer = make({"box": decl}, confirm=approve)
+    async with asyncio.timeout(60), computer:
+        assert computer.status()[0].state is ServerState.RUNNING
+        names = [t["name"] for t in computer.tools()]
+        assert "box__echo" in names and "box__add" in names
+        result = await computer.call_tool("box__add", {"a": 2, "b": 3}, timeout=10)
+        assert result["isError"] is False
+        assert result["content"][0]["text"] == "5"
+        assert list(result) == ["meta", "content", "structuredContent", "isError"]
+
+
+async def test_registry_names_meta_and_forbidden(toolbox: Computer) -> None:
+    tools = {t["name"]: t for t in toolbox.tools()}
+    assert "tb__say" in tools and "tb__echo" not in tools  # alias replaces the tool part
+    assert not any(name.endswith("__fail") for name in tools)  # forbidden is hidden
+    say = tools["tb__say"]
+    assert say["bundle_id"] == "tb"
+    assert json.loads(say["meta"]["a2c_tool_meta"]) == {
+        "auto_apply": True,
+        "alias": "say",
+        "tags": ["dflt"],
+        "ret_object_mapper": None,
+    }
+    # default_tool_meta's alias is never inherited; the declared tags lose to configured ones
+    add_meta = json.loads(tools["tb__add"]["meta"]["a2c_tool_meta"])
+    assert add_meta["alias"] is None and add_meta["tags"] == ["dflt"]
+    assert list(json.loads(say["meta"]["a2c_tool_meta"]))[:4] == [
+        "auto_apply",
+        "alias",
+        "tags",
+        "ret_object_mapper",
+    ]
+    assert "return_schema" in say  # key present even when null
+
+
+@pytest.mark.parametrize(
+    ("tool_meta", "default", "expected_tags"),
+    [
+        ({}, None, ["declared"]),  # only the server declaration
+        ({"tagged": {"tags": []}}, None, []),  # an explicit [] blocks the fallback
+        ({"tagged": {"auto_apply": True}}, None, ["declared"]),  # config without tags falls back
+        ({}, {"tags": ["d"]}, ["d"]),  # default beats the declaration
+    ],
+)
+async def test_tool_meta_three_layers(tool_meta: dict[str, Any], default: Any, expected_tags: Any) -> None:
+    computer = make({"tb": stdio_decl(tool_meta=tool_meta, default_tool_meta=default)})
+    async with asyncio.timeout(60), computer:
+        tagged = computer.tool("tb__tagged")
+        assert tagged is not None
+        assert json.loads(tagged.wire["meta"]["a2c_tool_meta"])["tags"] == expected_tags
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "structured_error"),
+    [
+        ("tb__nope", {}, "Tool 'tb__nope' not found in ExposedToolMapping"),
+        ("tb__fail", {"message": "x"}, "Tool 'tb__fail' not found in ExposedToolMapping"),
+        ("tb__echo", {"text": "x"}, "Tool 'tb__echo' not found in ExposedToolMapping"),  # aliased away
+    ],
+)
+async def test_unknown_forbidden_aliased(
+    toolbox: Computer, name: str, params: Any, structured_error: str
+) -> None:
+    result = await toolbox.call_tool(name, params, timeout=5)
+    assert result == {
+        "meta": None,
+        "content": [],
+        "structuredContent": {"error": structured_error, "error_type": "ValueError"},
+        "isError": True,
+    }
+
+
+async def test_call_result_carries_tool_meta_object(toolbox: Computer) -> None:
+    result = await toolbox.call_tool("tb__say", {"text": "hello"}, timeout=5, req_id="r1")
+    assert result["isError"] is False
+    assert result["content"][0]["text"] == "hello"
+    assert result["meta"]["a2c_tool_meta"]["alias"] == "say"  # an object, not a string
+    assert toolbox.history[-1].tool == "tb__say" and toolbox.history[-1].req_id == "r1"
+
+
+async def test_timeout_and_cancel(toolbox: Computer) -> None:
+    result = await toolbox.call_tool("tb__slow_echo", {"text": "x", "seconds": 5}, timeout=1, req_id="t1")
+    assert result["isError"] is True and result["meta"] == {"a2c_timeout": True}
+    call = asyncio.create_task(toolbox.call_tool("tb__slow_echo", {"text": "x", "seconds": 5}, 30, "c1"))
+    await asyncio.sleep(0.3)
+    assert toolbox.cancel("unknown") is False  # silently ignored
+    assert toolbox.cancel("c1") is True
+    result = await asyncio.wait_for(call, 5)
+    assert result["meta"] == {"a2c_cancelled": True, "a2c_cancel_reason": "agent_requested"}
+    # the session still works afterwards
+    assert (await toolbox.call_tool("tb__add", {"a": 1, "b": 1}, 5))["content"][0]["text"] == "2"
+
+
+async def test_slow_call_does_not_block_listing(toolbox: Computer) -> None:
+    call = asyncio.create_task(toolbox.call_tool("tb__slow_echo", {"text": "x", "seconds": 2}, 10))
+    await asyncio.sleep(0.1)
+    start = asyncio.get_running_loop().time()
+    assert toolbox.tools()
+    assert asyncio.get_running_loop().time() - start < 0.1
+    assert not call.done()
+    assert (await asyncio.wait_for(call, 10))["isError"] is False
+
+
+@pytest.mark.parametrize(
+    ("confirm", "text_part"),
+    [(None, "auto_apply"), (refuse, "二次确认被拒绝")],
+)
+async def test_confirmation_gate(confirm: Any, text_part: str) -> None:
+    computer = make({"tb": stdio_decl()}, confirm=confirm)
+    async with asyncio.timeout(60), computer:
+        result = await computer.call_tool("tb__add", {"a": 1, "b": 2}, 5)
+        assert result["isError"] is True  # B11: a refusal is an error
+        assert text_part in result["content"][0]["text"]
+
+
+async def test_tool_list_change_is_announced(toolbox: Computer) -> None:
+    events: list[str] = []
+    toolbox.add_listener(events.append)
+    await toolbox.call_tool("tb__grow", {}, 5)
+    await wait_until(lambda: toolbox.tool("tb__extra") is not None)
+    assert "tools" in events
+
+
+async def test_crash_restarts_and_announces(toolbox: Computer) -> None:
+    events: list[str] = []
+    toolbox.add_listener(events.append)
+    result = await toolbox.call_tool("tb__crash", {}, 5)
+    assert result["isError"] is True
+    await wait_until(
+        lambda: toolbox.status()[0].restarts >= 1 and toolbox.status()[0].state is ServerState.RUNNING
+    )
+    assert events.count("tools") >= 2  # tools gone, tools back
+    assert (await toolbox.call_tool("tb__add", {"a": 2, "b": 2}, 5))["content"][0]["text"] == "4"
+
+
+async def test_bad_command_fails_with_error_and_bounded_retries() -> None:
+    computer = make(
+        {"bad": {"type": "stdio", "server_parameters": {"command": "/nonexistent/smcp-no-such-binary"}}},
+        supervision=Supervision(initial_delay=0.05, max_attempts=2, ping_interval=0),
+    )
+    async with asyncio.timeout(30):
+        await computer.start()
+        host = computer.servers["bad"]
+        await wait_until(lambda: host.state is ServerState.FAILED)
+        assert host.last_error
+        assert computer.tools() == []
+        await computer.close()
+
+
+async def test_inputs_rendered_at_start_and_raw_in_config() -> None:
+    decl = stdio_decl()
+    decl["server_parameters"]["env"] = {"SMCP_TOOLBOX_TAG": "${input:tag}"}
+    decl["tool_meta"] = {"whoami": {"auto_apply": True}}
+    inputs = [{"id": "tag", "type": "promptString", "description": "a tag", "default": "dflt"}]
+    computer = make({"tb": decl}, inputs)
+    computer.resolver.set_value("tag", "from-test")
+    async with asyncio.timeout(60), computer:
+        result = await computer.call_tool("tb__whoami", {}, 5)
+        assert result["content"][0]["text"] == "from-test"
+        config = computer.get_config()
+        assert config["servers"]["tb"]["server_parameters"]["env"] == {"SMCP_TOOLBOX_TAG": "${input:tag}"}
+        assert set(config["servers"]["tb"]["server_parameters"]) == {
+            "command",
+            "args",
+            "env",
+            "cwd",
+            "encoding",
+            "encoding_error_handler",
+        }
+        assert config["inputs"][0]["id"] == "tag"
+
+
+async def test_stop_start_restart_and_config_only_active(toolbox: Computer) -> None:
+    await toolbox.stop(["tb"])
+    assert toolbox.status()[0].state is ServerState.STOPPED
+    assert toolbox.tools() == [] and toolbox.get_config()["servers"] == {}
+    await toolbox.start(["all"])
+    assert toolbox.status()[0].state is ServerState.RUNNING
+    await toolbox.restart(["tb"])
+    assert toolbox.tools()
+    with pytest.raises(KeyError):
+        await toolbox.start(["missing"])
+
+
+async def test_streamable_timeouts_in_config_are_iso(http_url: str) -> None:
+    computer = make({"web": {"type": "streamable", "server_parameters": {"url": http_url}}}, confirm=approve)
+    async with asyncio.timeout(60), computer:
+        params = computer.get_config()["servers"]["web"]["server_parameters"]
+        assert params["timeout"] == "PT30S" and params["sse_read_timeout"] == "PT5M"
+        assert params["headers"] is None and params["terminate_on_close"] is True
+
+
+async def test_big_image_goes_to_the_blob_sideband(toolbox: Computer) -> None:
+    result = await toolbox.call_tool("tb__image", {"n_bytes": 200_000}, 10)
+    item = result["content"][0]
+    assert item["type"] == "image"
+    assert "a2c_blob_handle" in json.dumps(result)
