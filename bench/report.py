@@ -50,7 +50,7 @@ METRICS: dict[str, list[str]] = {
         "c1_server_cpu_us_per_call",
         "c16_server_cpu_us_per_call",
     ],
-    "import": ["wall_ms", "importtime_ms"],
+    "import": ["wall_ms", "importtime_ms", "cpu_ms"],
 }
 
 # (numerator, denominator) pairs shown as ratio columns when both servers ran
