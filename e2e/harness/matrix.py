@@ -244,6 +244,9 @@ def matrix_servers(*, tag: str = "matrix") -> dict[str, dict[str, Any]]:
             [str(toolbox_path()), "stdio"],
             env={"SMCP_TOOLBOX_TAG": tag},
             tool_meta={"add": {"alias": "plus"}},
+            # explicit, so both Computers see the same declaration (the official peer's
+            # --auto-apply would otherwise write it in and ours would not)
+            default_tool_meta={"auto_apply": True},
             forbidden_tools=["crash"],
         )
     }
