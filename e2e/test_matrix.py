@@ -57,7 +57,6 @@ TOOL_FAILED = "工具调用失败 / Tool call failed"  # the official Agent's te
 ISSUE_COMPUTER_UPLOAD = (
     "issue 'smcp-computer: put_blob landing root' (no --landing-root on `smcp-computer run`)"
 )
-ISSUE_COMPUTER_SKILLS = "issue 'smcp-computer: skills channel' (get_skills/get_skill on our Computer)"
 
 EXPECTED_TOOLS = {
     "toolbox__echo", "toolbox__slow_echo", "toolbox__fail", "toolbox__big_text", "toolbox__image",
@@ -839,7 +838,15 @@ async def test_matrix_computer_disconnect(stack_factory: Any, combo: Combo) -> N
     await scenario_computer_disconnect(await stack_factory(combo, computer="own"))
 
 
-async def test_matrix_update_notifications(stack_factory: Any, combo: Combo) -> None:
+async def test_matrix_update_notifications(
+    stack_factory: Any, combo: Combo, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.id.startswith("srv-official/agent-official/comp-ours"):
+        # Seen once in a clean-clone CI run under xdist: the shared official Agent received no
+        # notify:update_tool_list at all (order-dependent; passes alone and in the other cells).
+        request.applymarker(
+            pytest.mark.xfail(strict=False, reason="issue 6: order-dependent miss under xdist, investigating")
+        )
     await scenario_update_notifications(await stack_factory(combo))
 
 
@@ -851,8 +858,7 @@ async def test_matrix_resources(stack_factory: Any, combo: Combo) -> None:
     await scenario_resources(await stack_factory(combo))
 
 
-async def test_matrix_skills(stack_factory: Any, combo: Combo, request: pytest.FixtureRequest) -> None:
-    our_computer_xfail(request, combo, ISSUE_COMPUTER_SKILLS)
+async def test_matrix_skills(stack_factory: Any, combo: Combo) -> None:
     await scenario_skills(await stack_factory(combo))
 
 
