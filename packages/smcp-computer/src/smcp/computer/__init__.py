@@ -9,6 +9,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from smcp.computer._version import __version__
+from smcp.core._compat import require_core_version
+
+require_core_version("smcp-computer", __version__)
 
 if TYPE_CHECKING:
     from smcp.computer._computer import CallRecord, Computer, ConfirmCallback, ExposedTool
