@@ -1,0 +1,312 @@
+"""The socket link and the ``smcp-computer`` command against our real ``smcp-server`` process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+
+from smcp.computer import Computer, ComputerLink, Supervision, parse_config
+
+pytestmark = pytest.mark.anyio
+
+TOOLBOX = Path(__file__).resolve().parents[3] / "testing" / "mcp_servers" / "toolbox.py"
+TOKEN = "link-secret"
+
+
+def _start(argv: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **kwargs)
+
+
+def _spawn_server(port: int = 0) -> tuple[subprocess.Popen[str], int]:
+    """Our ``smcp-server`` on 127.0.0.1; returns the process and the port it listens on."""
+    pytest.importorskip("smcp.server.asgi.cli")
+    argv = [sys.executable, "-m", "smcp.server.asgi.cli", "--host", "127.0.0.1", "--port", str(port)]
+    proc = _start([*argv, "--token", TOKEN])
+    assert proc.stdout is not None
+    for _ in range(20):
+        match = re.match(r"LISTENING (\d+)", proc.stdout.readline())
+        if match:
+            return proc, int(match.group(1))
+    _stop(proc)
+    raise AssertionError("smcp-server did not print LISTENING")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    proc, port = _spawn_server()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
+def toolbox_config(**extra: Any) -> dict[str, Any]:
+    return {
+        "servers": {
+            "tb": {
+                "type": "stdio",
+                "server_parameters": {"command": sys.executable, "args": [str(TOOLBOX), "stdio"]},
+                "tool_meta": {"echo": {"alias": "say", "auto_apply": True}},
+                "forbidden_tools": ["fail"],
+                **extra,
+            }
+        },
+        "inputs": [],
+    }
+
+
+async def approve(name: str, params: dict[str, Any]) -> bool:
+    return True
+
+
+class Agent:
+    """A bare python-socketio agent in one office."""
+
+    def __init__(self, url: str, office: str) -> None:
+        self.url = url
+        self.office = office
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.notes: list[tuple[str, Any]] = []
+        for event in (
+            "notify:update_tool_list",
+            "notify:enter_office",
+            "notify:leave_office",
+            "notify:update_config",
+        ):
+            self.sio.on(event, self._note(event), namespace="/smcp")
+
+    def _note(self, event: str) -> Any:
+        async def handler(data: Any) -> None:
+            self.notes.append((event, data))
+
+        return handler
+
+    async def __aenter__(self) -> Agent:
+        await self.sio.connect(
+            f"{self.url}?a2c_version=0.4.0",
+            auth={"token": TOKEN},
+            namespaces=["/smcp"],
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+        ok = await self.sio.call(
+            "server:join_office", {"role": "agent", "name": "a1", "office_id": self.office}, namespace="/smcp"
+        )
+        assert ok == (True, None)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.sio.disconnect()
+
+    async def call(self, event: str, *, wait: float = 20, **fields: Any) -> Any:
+        data = {"agent": "a1", "req_id": fields.pop("req_id", "rq"), "computer": "c1", **fields}
+        return await self.sio.call(event, data, namespace="/smcp", timeout=wait)
+
+
+@pytest.fixture
+async def linked(
+    server_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[ComputerLink]:
+    office = f"office-{request.node.name}"[:60]
+    loaded = parse_config(toolbox_config())
+    computer = Computer(
+        "c1",
+        loaded.servers,
+        confirm=approve,
+        supervision=Supervision(initial_delay=0.1, ping_interval=0),
+        spool_dir=tmp_path / "spool",
+        skill_home=tmp_path / "skills",
+    )
+    async with asyncio.timeout(60):
+        await computer.start()
+        link = ComputerLink(computer, server_url, token=TOKEN)
+        await link.connect()
+        await link.join(office)
+    try:
+        yield link
+    finally:
+        async with asyncio.timeout(30):
+            await link.close()
+            await computer.close()
+
+
+@pytest.mark.parametrize(
+    ("event", "fields", "keys"),
+    [
+        ("client:get_tools", {}, {"tools", "req_id"}),
+        ("client:get_config", {}, {"servers", "inputs"}),
+        ("client:get_desktop", {}, {"desktops", "req_id"}),
+        ("client:get_resources", {"mcp_server": "tb"}, {"resources", "req_id"}),
+        ("client:get_resources", {"mcp_server": "nope"}, {"code", "message", "mcp_server"}),
+        ("client:get_skills", {}, {"skills", "req_id"}),
+        ("client:get_skill", {"name": "no-such"}, {"code", "message", "details"}),
+        ("client:get_blob", {"blob_handle": "garbage"}, {"code", "message", "details"}),
+        ("client:put_blob", {"chunk_offset": 0, "eof": True, "blob": ""}, {"code", "message", "details"}),
+    ],
+)
+async def test_every_client_event_is_answered(
+    linked: ComputerLink, server_url: str, event: str, fields: dict[str, Any], keys: set[str]
+) -> None:
+    assert linked.office is not None
+    async with asyncio.timeout(30), Agent(server_url, linked.office) as agent:
+        reply = await agent.call(event, **fields)
+        assert isinstance(reply, dict)
+        assert keys <= set(reply)
+        if "code" in reply:
+            from smcp.core.errors import OFFICIAL_ERROR_CODES
+
+            assert reply["code"] in OFFICIAL_ERROR_CODES
+        if "req_id" in keys:
+            assert reply["req_id"] == "rq"
+
+
+async def test_tool_calls_through_the_server(linked: ComputerLink, server_url: str) -> None:
+    assert linked.office is not None
+    async with asyncio.timeout(40), Agent(server_url, linked.office) as agent:
+        ok = await agent.call("client:tool_call", tool_name="tb__say", params={"text": "hi"}, timeout=5)
+        assert ok["isError"] is False and ok["content"][0]["text"] == "hi"
+        assert isinstance(ok["meta"]["a2c_tool_meta"], dict)
+        forbidden = await agent.call("client:tool_call", tool_name="tb__fail", params={}, timeout=5)
+        assert forbidden["isError"] is True and forbidden["structuredContent"]["error_type"] == "ValueError"
+        slow = await agent.call(
+            "client:tool_call", tool_name="tb__slow_echo", params={"text": "x", "seconds": 5}, timeout=1
+        )
+        assert slow["meta"] == {"a2c_timeout": True}
+
+
+async def test_cancel_and_concurrency(linked: ComputerLink, server_url: str) -> None:
+    assert linked.office is not None
+    async with asyncio.timeout(40), Agent(server_url, linked.office) as agent:
+        call = asyncio.create_task(
+            agent.call(
+                "client:tool_call",
+                req_id="slow-1",
+                tool_name="tb__slow_echo",
+                params={"text": "x", "seconds": 10},
+                timeout=20,
+            )
+        )
+        await asyncio.sleep(0.5)
+        start = asyncio.get_running_loop().time()
+        tools = await agent.call("client:get_tools")  # not delayed by the slow call
+        assert tools["tools"] and asyncio.get_running_loop().time() - start < 2
+        await agent.sio.emit(
+            "server:tool_call_cancel", {"agent": "a1", "req_id": "slow-1"}, namespace="/smcp"
+        )
+        result = await asyncio.wait_for(call, 10)
+        assert result["meta"] == {"a2c_cancelled": True, "a2c_cancel_reason": "agent_requested"}
+
+
+async def test_tool_list_change_reaches_the_office(linked: ComputerLink, server_url: str) -> None:
+    assert linked.office is not None
+    async with asyncio.timeout(40), Agent(server_url, linked.office) as agent:
+        await agent.call("client:tool_call", tool_name="tb__grow", params={}, timeout=5)
+        for _ in range(100):
+            if any(event == "notify:update_tool_list" for event, _ in agent.notes):
+                break
+            await asyncio.sleep(0.05)
+        assert ("notify:update_tool_list", {"computer": "c1"}) in agent.notes
+        tools = await agent.call("client:get_tools")
+        assert "tb__extra" in {t["name"] for t in tools["tools"]}
+
+
+async def test_wrong_computer_name_gets_404(linked: ComputerLink) -> None:
+    reply = await linked.answer("client:get_tools", {"agent": "a", "req_id": "r", "computer": "other"})
+    assert reply["code"] == 404
+
+
+async def test_rejoins_after_the_server_restarts(tmp_path: Path) -> None:
+    """A restarted server has an empty registry: the link must re-join and re-announce by itself."""
+    proc, port = _spawn_server()
+    url = f"http://127.0.0.1:{port}"
+    computer = Computer("c1", parse_config(toolbox_config()).servers, confirm=approve, spool_dir=tmp_path)
+    link = ComputerLink(computer, url, token=TOKEN)
+    try:
+        async with asyncio.timeout(60):
+            await computer.start()
+            await link.connect()
+            await link.join("restart-office")
+            _stop(proc)
+            while link.connected:
+                await asyncio.sleep(0.05)
+            proc, _ = await asyncio.to_thread(_spawn_server, port)
+            async with Agent(url, "restart-office") as agent:
+                tools = await agent.call("client:get_tools")
+                while "tools" not in tools:  # 404 until the Computer is back in the office
+                    await asyncio.sleep(0.1)
+                    tools = await agent.call("client:get_tools")
+                assert link.office == "restart-office"
+                assert "tb__say" in {tool["name"] for tool in tools["tools"]}
+    finally:
+        async with asyncio.timeout(30):
+            await link.close()
+            await computer.close()
+        _stop(proc)
+
+
+@pytest.mark.slow
+async def test_cli_run_ready_serves_and_stops_on_sigterm(server_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps(toolbox_config()))
+    env = {**os.environ, "SMCP_TOKEN": TOKEN, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    argv = [sys.executable, "-m", "smcp.computer.cli", "run", "--url", server_url, "--office", "cli-office"]
+    argv += ["--name", "c1", "--config", str(config), "--no-repl", "--auto-apply"]
+    proc = _start(argv, env=env)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
+        assert line.strip() == "READY"
+        async with asyncio.timeout(30), Agent(server_url, "cli-office") as agent:
+            reply = await agent.call(
+                "client:tool_call", tool_name="tb__add", params={"a": 1, "b": 2}, timeout=5
+            )
+            assert reply["content"][0]["text"] == "3"
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("document", "code", "needle"),
+    [
+        (toolbox_config(), 0, '"ok": true'),
+        ({"servers": {"x": {"type": "stdio", "server_parameters": {}}}}, 1, "server_parameters.command"),
+        ({"servers": {}, "inputs": [{"id": "p", "type": "pickString", "options": ["a"]}]}, 1, "label"),
+    ],
+)
+def test_validate_command(tmp_path: Path, document: Any, code: int, needle: str) -> None:
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps(document))
+    out = subprocess.run(
+        [sys.executable, "-m", "smcp.computer.cli", "validate", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == code
+    assert needle in out.stdout
