@@ -310,3 +310,52 @@ def test_validate_command(tmp_path: Path, document: Any, code: int, needle: str)
     )
     assert out.returncode == code
     assert needle in out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a pseudo-terminal")
+async def test_cli_on_a_terminal_asks_before_a_call(server_url: str, tmp_path: Path) -> None:
+    """With the REPL on a TTY, a call without auto_apply is put to the user; 'y' runs it, 'n' refuses."""
+    import pty
+
+    document = toolbox_config()
+    document["servers"]["tb"]["tool_meta"] = {}
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps(document))
+    argv = [sys.executable, "-m", "smcp.computer.cli", "run", "--url", server_url, "--office", "tty-office"]
+    argv += ["--name", "c1", "--config", str(config), "--token", TOKEN]
+    leader, follower = pty.openpty()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    proc = subprocess.Popen(
+        argv, stdin=follower, stdout=follower, stderr=follower, env={**env, "TERM": "dumb"}
+    )
+    os.close(follower)
+    screen = bytearray()
+
+    async def read_until(needle: bytes) -> None:
+        while needle not in screen:
+            chunk = await asyncio.to_thread(os.read, leader, 4096)
+            if not chunk:
+                raise AssertionError(f"terminal closed before {needle!r}: {screen[-2000:]!r}")
+            screen.extend(chunk)
+
+    try:
+        async with asyncio.timeout(60):
+            await read_until(b"READY")
+            async with Agent(server_url, "tty-office") as agent:
+                for answer, expected in ((b"y", False), (b"n", True)):
+                    del screen[:]
+                    call = asyncio.create_task(
+                        agent.call("client:tool_call", tool_name="tb__echo", params={"text": "t"}, timeout=30)
+                    )
+                    await read_until(b"Run tool tb__echo")
+                    os.write(leader, answer + b"\r")
+                    reply = await call
+                    assert reply["isError"] is expected
+            os.write(leader, b"quit\r")
+            assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        os.close(leader)

@@ -103,12 +103,14 @@ def _confirm_callback(auto_apply: bool, interactive: bool) -> ConfirmCallback | 
     lock = asyncio.Lock()
 
     async def ask(name: str, params: dict[str, Any]) -> bool:
+        from prompt_toolkit.application import in_terminal
+
         def prompt() -> bool:
             sys.stderr.write(f"\nRun tool {name} with {json.dumps(params, ensure_ascii=False)[:400]}? [y/N] ")
             sys.stderr.flush()
             return sys.stdin.readline().strip().lower() in ("y", "yes")
 
-        async with lock:
+        async with lock, in_terminal():  # suspends the REPL prompt while the question is on screen
             return await asyncio.wait_for(asyncio.to_thread(prompt), 120.0)
 
     return ask
