@@ -1,7 +1,8 @@
 """Loading ``mcp.json`` files (the official shape, as JSON or YAML).
 
 Every invalid entry becomes a :class:`ConfigProblem` naming the file, the path inside it and the
-reason; valid entries are still loaded, so one typo does not take every server down.
+reason; valid entries are still loaded, so one typo does not take every server down. Problems with
+``severity="warning"`` (such as an ignored ``oauth`` key) keep their entry.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 import functools
 import json
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from smcp.core.naming import InvalidBundleIdError, resolve_bundle_id
 
@@ -32,9 +33,11 @@ class ConfigProblem:
     file: str
     path: str
     message: str
+    severity: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.path}: {self.message}"
+        kind = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}: {self.path}: {kind}{self.message}"
 
 
 @dataclass(frozen=True)
@@ -45,16 +48,31 @@ class LoadedConfig:
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        """True when no problem is an error (warnings are allowed)."""
+        return not self.errors
+
+    @property
+    def errors(self) -> list[ConfigProblem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[ConfigProblem]:
+        return [p for p in self.problems if p.severity == "warning"]
 
 
 @functools.cache
 def _server_adapter() -> TypeAdapter[MCPServerConfig]:
-    from pydantic import TypeAdapter
+    from typing import Annotated
 
-    from smcp.core.models import MCPServerConfig
+    from pydantic import Field, TypeAdapter
 
-    return TypeAdapter(MCPServerConfig)
+    from smcp.computer._envfile import StdioServerConfigWithEnvFile
+    from smcp.core.models import SseServerConfig, StreamableServerConfig
+
+    # the stdio variant keeps the SDK-local envFile (excluded from serialisation)
+    union = StdioServerConfigWithEnvFile | StreamableServerConfig | SseServerConfig
+    adapter: TypeAdapter[MCPServerConfig] = TypeAdapter(Annotated[union, Field(discriminator="type")])
+    return adapter
 
 
 @functools.cache
@@ -98,6 +116,31 @@ def _errors(exc: Any, prefix: str) -> list[tuple[str, str]]:
     return out
 
 
+_Report = Callable[[str, str, Literal["error", "warning"]], None]
+
+_OAUTH_NOTE = (
+    "host-driven OAuth is not supported by this Computer; the key is ignored (never sent on the wire). "
+    "Provide credentials in server_parameters.headers instead; an HTTP 401/403 from the server "
+    "surfaces as error 4006/4007"
+)
+
+
+def _check_local_keys(entry: Mapping[str, Any], server: MCPServerConfig, path: str, problem: _Report) -> bool:
+    """Check ``envFile`` and ``oauth``; False when the entry must be dropped."""
+    if "oauth" in entry:
+        note = (
+            _OAUTH_NOTE
+            if server.type == "streamable"
+            else f"only streamable servers may have it; {_OAUTH_NOTE}"
+        )
+        problem(f"{path}.oauth", note, "warning")
+    if "envFile" in entry and server.type != "stdio":
+        problem(
+            f"{path}.envFile", f"applies to stdio servers only; ignored on a {server.type} server", "warning"
+        )
+    return True
+
+
 def parse_config(data: object, *, source: str = "<memory>") -> LoadedConfig:
     """Validate already-parsed config data; see :func:`load_config`."""
     from pydantic import ValidationError
@@ -106,8 +149,8 @@ def parse_config(data: object, *, source: str = "<memory>") -> LoadedConfig:
     servers: list[MCPServerConfig] = []
     inputs: list[MCPServerInput] = []
 
-    def problem(path: str, message: str) -> None:
-        problems.append(ConfigProblem(source, path, message))
+    def problem(path: str, message: str, severity: Literal["error", "warning"] = "error") -> None:
+        problems.append(ConfigProblem(source, path, message, severity))
 
     if not isinstance(data, Mapping):
         problem("<root>", 'expected an object with "servers" and "inputs"')
@@ -155,6 +198,8 @@ def parse_config(data: object, *, source: str = "<memory>") -> LoadedConfig:
         except ValidationError as exc:
             for sub, message in _errors(exc, path):
                 problem(sub, message)
+            continue
+        if not _check_local_keys(entry, server, path, problem):
             continue
         try:
             bundle = bundle_id_of(server)

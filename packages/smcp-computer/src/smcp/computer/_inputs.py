@@ -196,9 +196,21 @@ class InputResolver:
             raise InputError(f"server {server!r}: {exc}") from None
 
     async def render(self, config: MCPServerConfig) -> MCPServerConfig:
-        """A copy of ``config`` whose ``server_parameters`` have every placeholder rendered."""
+        """A copy of ``config`` whose ``server_parameters`` have every placeholder rendered.
+
+        A stdio ``envFile`` (its path rendered too) is read now and merged under the explicit ``env``.
+        """
         raw = config.server_parameters.model_dump(mode="python")
         rendered = await self._render_value(raw, config.name)
+        env_file = getattr(config, "env_file", None)
+        if isinstance(env_file, str) and env_file:
+            from smcp.computer._envfile import EnvFileError, merge_env_file
+
+            path = await self._render_value(env_file, config.name)
+            try:
+                rendered["env"] = merge_env_file(rendered.get("env"), str(path))
+            except EnvFileError as exc:
+                raise EnvFileError(f"server {config.name!r}: {exc}") from None
         data = config.model_dump(mode="python")
         data["server_parameters"] = rendered
         return type(config).model_validate(data)

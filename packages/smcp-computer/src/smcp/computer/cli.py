@@ -44,7 +44,7 @@ def _problems_text(loaded: LoadedConfig) -> list[str]:
     from smcp.computer._inputs import placeholders_in
     from smcp.core.wire import to_wire
 
-    out = [str(p) for p in loaded.problems]
+    out = [str(p) for p in loaded.errors]
     known = {spec.id for spec in loaded.inputs}
     for server in loaded.servers:
         missing = placeholders_in(to_wire(server.server_parameters)) - known
@@ -70,12 +70,13 @@ def validate(
             _console().print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     problems = _problems_text(loaded)
+    warnings = [str(p) for p in loaded.warnings]
     servers = [
         {"name": s.name, "bundle_id": bundle_id_of(s), "type": s.type, "disabled": s.disabled}
         for s in loaded.servers
     ]
     if as_json:
-        report = {"ok": not problems, "problems": problems, "servers": servers}
+        report = {"ok": not problems, "problems": problems, "warnings": warnings, "servers": servers}
         report["inputs"] = [spec.id for spec in loaded.inputs]
         print(json.dumps(report))
     else:
@@ -87,6 +88,8 @@ def validate(
             )
         for text in problems:
             console.print(f"[red]problem:[/red] {text}")
+        for text in warnings:
+            console.print(f"[yellow]warning:[/yellow] {text}")
         console.print("[green]valid[/green]" if not problems else f"[red]{len(problems)} problem(s)[/red]")
     raise typer.Exit(0 if not problems else 1)
 
