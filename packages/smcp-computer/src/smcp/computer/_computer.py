@@ -531,6 +531,10 @@ class Computer:
             merged = entry.config_meta.model_dump(mode="json")
             meta["a2c_tool_meta"] = {**existing, **merged} if isinstance(existing, dict) else merged
             wire["meta"] = meta
+        if host.config.vrl:
+            from smcp.computer._vrl import apply_vrl
+
+            apply_vrl(wire, host.config.vrl, host.bundle_id, entry.original, params)
         return wire
 
     # --- desktop, resources, skills, blobs ----------------------------------------------------

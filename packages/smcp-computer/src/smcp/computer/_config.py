@@ -2,7 +2,8 @@
 
 Every invalid entry becomes a :class:`ConfigProblem` naming the file, the path inside it and the
 reason; valid entries are still loaded, so one typo does not take every server down. Problems with
-``severity="warning"`` (such as an ignored ``oauth`` key) keep their entry.
+``severity="warning"`` (an ignored ``oauth`` key, a ``vrl`` script without ``vrl-python``) keep
+their entry.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ _OAUTH_NOTE = (
 
 
 def _check_local_keys(entry: Mapping[str, Any], server: MCPServerConfig, path: str, problem: _Report) -> bool:
-    """Check ``envFile`` and ``oauth``; False when the entry must be dropped."""
+    """Check ``vrl``, ``envFile`` and ``oauth``; False when the entry must be dropped."""
     if "oauth" in entry:
         note = (
             _OAUTH_NOTE
@@ -138,6 +139,19 @@ def _check_local_keys(entry: Mapping[str, Any], server: MCPServerConfig, path: s
         problem(
             f"{path}.envFile", f"applies to stdio servers only; ignored on a {server.type} server", "warning"
         )
+    if server.vrl is not None and server.vrl.strip():
+        from smcp.computer._vrl import VrlUnavailableError, check_script
+
+        try:
+            diagnostic = check_script(server.vrl)
+        except VrlUnavailableError as exc:
+            problem(
+                f"{path}.vrl", f"the script is not run (no a2c_vrl_transformed in results): {exc}", "warning"
+            )
+        else:
+            if diagnostic is not None:
+                problem(f"{path}.vrl", f"invalid VRL script: {diagnostic}")
+                return False
     return True
 
 
