@@ -265,12 +265,18 @@ async def start_computer(
     skill_home: Path | None = None,
     proc_name: str | None = None,
     socketio_path: str = "socket.io",
+    env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
     timeout: float = 90.0,
 ) -> ComputerUnderTest:
     """Start a headless Computer of ``kind`` that hosts ``config`` (an official-shaped mcp.json),
-    connects, joins ``office`` and prints ``READY``."""
-    env = {"A2C_SKILL_HOME": str(skill_home)} if skill_home is not None else {}
+    connects, joins ``office`` and prints ``READY``. ``env`` adds environment variables (e.g. the
+    ``A2C_SMCP_<input id>`` values of the config's inputs); ``extra_args`` are appended to our
+    ``smcp-computer run`` (e.g. ``--log-level INFO``; not accepted for the official Computer)."""
+    env = {**(env or {}), **({"A2C_SKILL_HOME": str(skill_home)} if skill_home is not None else {})}
     if kind == "official":
+        if extra_args:
+            raise ValueError("extra_args apply to our Computer only")
         proc = await start_official_computer(
             procs, url=url, office=office, name=name, config=config, token=token,
             landing_root=landing_root, env=env, socketio_path=socketio_path, timeout=timeout,
@@ -293,6 +299,7 @@ async def start_computer(
         if "--socketio-path" not in flags:
             raise RoleUnavailable(f"{ISSUE_COMPUTER}: `smcp-computer run` has no --socketio-path option")
         argv += ["--socketio-path", socketio_path]
+    argv += extra_args or []
     label = proc_name or f"our-computer-{name}"
     home = procs.log_dir / f"home-{label}"
     (home / "cwd").mkdir(parents=True, exist_ok=True)
