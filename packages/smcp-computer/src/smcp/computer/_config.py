@@ -150,7 +150,7 @@ def _check_local_keys(entry: Mapping[str, Any], server: MCPServerConfig, path: s
             )
         else:
             if diagnostic is not None:
-                problem(f"{path}.vrl", f"invalid VRL script: {diagnostic}")
+                problem(f"{path}.vrl", f"invalid VRL script: {diagnostic}", "error")
                 return False
     return True
 
