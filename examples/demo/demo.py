@@ -194,8 +194,21 @@ def main() -> int:
             config = write_config(root, make_sandbox(root))
             computer = Child(
                 "computer",
-                [command("smcp-computer"), "run", "--url", url, *env_token, "--office", OFFICE,
-                 "--name", COMPUTER, "--config", str(config), "--no-repl", "--auto-apply"],
+                [
+                    command("smcp-computer"),
+                    "run",
+                    "--url",
+                    url,
+                    *env_token,
+                    "--office",
+                    OFFICE,
+                    "--name",
+                    COMPUTER,
+                    "--config",
+                    str(config),
+                    "--no-repl",
+                    "--auto-apply",
+                ],
                 root,
             )
             children.append(computer)
@@ -207,7 +220,7 @@ def main() -> int:
                 console.print("\nServer and Computer keep running. Try, in another terminal:")
                 console.print(
                     f"  {command('smcp-agent')} --url {url} --token {token} --office {OFFICE} --name me "
-                    f"call {COMPUTER} desk__now --params '{{\"timezone\": \"Europe/Paris\"}}'"
+                    f'call {COMPUTER} desk__now --params \'{{"timezone": "Europe/Paris"}}\''
                 )
                 console.print("Press Ctrl-C to stop.")
                 wait_forever()
