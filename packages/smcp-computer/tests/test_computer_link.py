@@ -230,6 +230,26 @@ async def test_tool_list_change_reaches_the_office(linked: ComputerLink, server_
         assert "tb__extra" in {t["name"] for t in tools["tools"]}
 
 
+async def test_every_tools_list_changed_is_announced(linked: ComputerLink, server_url: str) -> None:
+    """PROTOCOL 6.2: each MCP ``tools/list_changed`` becomes a ``server:update_tool_list``, even
+    when the re-read list is the same as before (the second ``grow`` adds nothing new). Dropping
+    it left a second Agent in the e2e matrix, sharing the lab's Computer, without a notification."""
+    assert linked.office is not None
+
+    async def grow_and_wait() -> None:
+        agent.notes.clear()
+        await agent.call("client:tool_call", tool_name="tb__grow", params={}, timeout=5)
+        for _ in range(100):
+            if any(event == "notify:update_tool_list" for event, _ in agent.notes):
+                break
+            await asyncio.sleep(0.05)
+        assert ("notify:update_tool_list", {"computer": "c1"}) in agent.notes, agent.notes
+
+    async with asyncio.timeout(40), Agent(server_url, linked.office) as agent:
+        await grow_and_wait()  # the list changes: tb__extra appears
+        await grow_and_wait()  # announced again although tools/list is unchanged
+
+
 async def test_wrong_computer_name_gets_404(linked: ComputerLink) -> None:
     reply = await linked.answer("client:get_tools", {"agent": "a", "req_id": "r", "computer": "other"})
     assert reply["code"] == 404

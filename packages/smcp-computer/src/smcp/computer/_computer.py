@@ -247,7 +247,9 @@ class Computer:
     def _host_event(self, host: MCPServerHost, kind: str, detail: str | None) -> None:
         if kind == "tools":
             self._registry_cache = None
-            self._host_event_all()
+            # an MCP tools/list_changed is always forwarded (PROTOCOL 6.2, as 0.4.2 does), even
+            # when the re-read list is unchanged; start/stop changes are announced only when real
+            self._host_event_all(force=detail == "list_changed")
             if host.state is not ServerState.RUNNING:
                 self._resource_dirty.add(host.bundle_id)
                 self._schedule_resource_scan()
@@ -367,10 +369,10 @@ class Computer:
         await asyncio.gather(*(h.start() for h in to_start))
         self._host_event_all()
 
-    def _host_event_all(self) -> None:
+    def _host_event_all(self, *, force: bool = False) -> None:
         self._registry_cache = None
         signature = tuple((name, json.dumps(t.wire, sort_keys=True)) for name, t in self._registry().items())
-        if signature != self._announced_tools:
+        if force or signature != self._announced_tools:
             self._announced_tools = signature
             self._emit("tools")
 

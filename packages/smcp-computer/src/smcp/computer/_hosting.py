@@ -431,12 +431,13 @@ class MCPServerHost:
         return list(result.contents)
 
     async def refresh_tools(self) -> None:
-        """Re-read ``tools/list`` now and announce a change."""
+        """Re-read ``tools/list`` now and announce it (detail ``"list_changed"``: the Computer
+        forwards it even when the list is the same, PROTOCOL 6.2)."""
         session = self._require_session()
         tools = await asyncio.wait_for(self._list_tools(session), self.request_timeout)
         if self._session is session:
             self._tools = tools
-            self._emit("tools", None)
+            self._emit("tools", "list_changed")
 
     def _check_broken(self, exc: BaseException) -> None:
         from mcp.shared.exceptions import MCPError
