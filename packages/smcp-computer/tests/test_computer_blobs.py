@@ -264,6 +264,8 @@ async def test_apply_sideband(tmp_path: Path, item: dict[str, Any], minted: bool
     original = json.loads(json.dumps(result_of(item)))
     out = store.apply_sideband(result_of(item))
     assert result_of(item) == original  # input untouched
+    if minted:  # the cheap pre-check never skips an item that would move
+        assert store.needs_sideband(result_of(item))
     new = out["content"][0]
     if not minted:
         assert out == original
@@ -292,6 +294,8 @@ def test_apply_sideband_mixed_and_empty(tmp_path: Path) -> None:
     assert res["content"][0] is not None and res["content"][0] == small
     assert res["content"][1]["data"] == ""
     assert store.apply_sideband({"content": None, "isError": True}) == {"content": None, "isError": True}
+    assert not store.needs_sideband(result_of(small, resource_item(b"r" * KIB)))
+    assert not store.needs_sideband({"content": None, "isError": True})
 
 
 async def test_get_blob_reply_validates_against_core(tmp_path: Path) -> None:

@@ -457,7 +457,7 @@ class Computer:
             if req_id is not None and self._inflight.get(req_id) is task:
                 del self._inflight[req_id]
                 self._cancelled.discard(req_id)
-        if self._blobs is not None:
+        if self._blobs is not None and self._blobs.needs_sideband(result):
             try:
                 result = await asyncio.to_thread(self._blobs.apply_sideband, result)
             except Exception as exc:

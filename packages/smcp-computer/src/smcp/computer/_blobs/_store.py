@@ -280,6 +280,22 @@ class BlobStore:
         out["content"] = out_items
         return out
 
+    def needs_sideband(self, result: dict[str, Any]) -> bool:
+        """True when :meth:`apply_sideband` may move an item of ``result`` (no I/O: lengths only)."""
+        content = result.get("content")
+        if not isinstance(content, list):
+            return False
+        for item in content:
+            if not isinstance(item, dict):
+                continue
+            encoded = item.get("data")
+            if not isinstance(encoded, str):
+                resource = item.get("resource")
+                encoded = resource.get("blob") if isinstance(resource, dict) else None
+            if isinstance(encoded, str) and len(encoded) * 3 // 4 > self.inline_budget:
+                return True
+        return False
+
     def _sideband_item(self, item: dict[str, Any]) -> dict[str, Any] | None:
         resource = item.get("resource")
         if isinstance(item.get("data"), str):
