@@ -260,12 +260,10 @@ class MCPServerHost:
         async with contextlib.AsyncExitStack() as stack:
             read, write = await stack.enter_async_context(self._transport(config))
             broken = asyncio.Event()
-            relay = _EofRelay(read, broken, self._wake)
-            await stack.enter_async_context(relay)
             import mcp_types
 
             session = ClientSession(
-                relay.receive,
+                _EofWatch(read, broken, self._wake),
                 write,
                 read_timeout_seconds=self.request_timeout,
                 message_handler=self._on_message,
@@ -497,42 +495,52 @@ async def _streamable(url: str, client: Any, terminate: bool) -> Any:
         yield streams[0], streams[1]
 
 
-class _EofRelay:
-    """Forwards the transport's read stream and flags EOF (the server went away)."""
+class _EofWatch:
+    """The transport's read stream as the session reads it, flagging its end (the server went away).
+
+    A pass-through, not a relay: no extra task or stream hop per message.
+    """
 
     def __init__(self, source: Any, broken: asyncio.Event, wake: asyncio.Event) -> None:
-        import anyio
-
         self._source = source
         self._broken = broken
         self._wake = wake
-        send, receive = anyio.create_memory_object_stream[Any](16)
-        self._send = send
-        self.receive = receive
-        self._tg: Any = None
 
-    async def _pump(self) -> None:
+    @property
+    def last_context(self) -> Any:
+        return getattr(self._source, "last_context", None)
+
+    def _ended(self) -> None:
+        self._broken.set()
+        self._wake.set()
+
+    async def receive(self) -> Any:
         try:
-            async with self._send:
-                async for item in self._source:
-                    await self._send.send(item)
-        except Exception as exc:
-            logger.debug("MCP read stream ended with %s", exc)
-        finally:
-            self._broken.set()
-            self._wake.set()
+            return await self._source.receive()
+        except Exception:  # EndOfStream, ClosedResourceError, BrokenResourceError, transport faults
+            self._ended()
+            raise
 
-    async def __aenter__(self) -> _EofRelay:
+    def __aiter__(self) -> _EofWatch:
+        return self
+
+    async def __anext__(self) -> Any:
         import anyio
 
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(self._pump)
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        self._ended()
+        await self._source.aclose()
+
+    async def __aenter__(self) -> _EofWatch:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(None, None, None)
+        await self.aclose()
 
 
 def _describe(exc: BaseException) -> str:
