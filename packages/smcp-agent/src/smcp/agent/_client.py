@@ -149,6 +149,7 @@ class AsyncAgent:
             self._dispatcher.add(handler)
         self._sio: socketio.AsyncClient | None = None
         self._lost: asyncio.Event | None = None
+        self._waiting: set[asyncio.Future[Any]] = set()  # acks awaited by _call
         self._ever_connected = False
         self._fatal: BaseException | None = None
         self._refusal: Any = None
@@ -292,8 +293,7 @@ class AsyncAgent:
         if self._cache is not None:
             await self._cache.clear()
         self.office = None
-        if self._lost is not None:
-            self._lost.set()
+        self._mark_lost()
         await self._drop_client()
 
     async def close(self) -> None:
@@ -326,9 +326,17 @@ class AsyncAgent:
         # The read loop is blocked while this handler runs: do the round trips in a task.
         self._spawn(self._resync_after_reconnect())
 
-    async def _on_disconnect(self, reason: Any = None) -> None:
+    def _mark_lost(self) -> None:
+        """The connection is gone: flag it and fail every ack still awaited."""
         if self._lost is not None:
             self._lost.set()
+        for fut in self._waiting:
+            if not fut.done():
+                fut.set_exception(_Lost())
+        self._waiting.clear()
+
+    async def _on_disconnect(self, reason: Any = None) -> None:
+        self._mark_lost()
         logger.info("disconnected from %s (%s)", self.url, reason)
         await self._dispatcher.emit("disconnected")
 
@@ -387,30 +395,37 @@ class AsyncAgent:
         return sio
 
     async def _call(self, event: str, data: dict[str, Any], timeout: float) -> Any:  # noqa: ASYNC109
-        """Send ``event`` and wait for its ack, the connection's loss, or the deadline."""
+        """Send ``event`` and wait for its ack, the connection's loss, or the deadline.
+
+        One future and one timer per call (no helper tasks): the ack callback resolves it,
+        :meth:`_mark_lost` fails it.
+        """
         import socketio
 
         sio = self._client()
-        lost = self._lost
-        assert lost is not None
-        call = asyncio.ensure_future(sio.call(event, data, namespace=self._namespace, timeout=timeout + 1))
-        waiter = asyncio.ensure_future(lost.wait())
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[Any] = loop.create_future()
+
+        def on_ack(*args: Any) -> None:
+            if not reply.done():
+                reply.set_result(args[0] if len(args) == 1 else (args or None))
+
+        self._waiting.add(reply)
+        timer = loop.call_later(timeout, _expire, reply)
         try:
-            done, _ = await asyncio.wait({call, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            if not call.done():
-                call.cancel()
-        if call in done:
             try:
-                return call.result()
-            except socketio.exceptions.TimeoutError:
-                raise LocalTimeoutError(event, timeout) from None
+                await sio.emit(event, data, namespace=self._namespace, callback=on_ack)
             except socketio.exceptions.BadNamespaceError:
                 raise ConnectionLostError(f"the connection dropped before {event} was sent") from None
-        if waiter in done:
-            raise ConnectionLostError(f"the connection dropped while waiting for the answer to {event}")
-        raise LocalTimeoutError(event, timeout)
+            return await reply
+        except _Lost:
+            lost = f"the connection dropped while waiting for the answer to {event}"
+            raise ConnectionLostError(lost) from None
+        except _Expired:
+            raise LocalTimeoutError(event, timeout) from None
+        finally:
+            timer.cancel()
+            self._waiting.discard(reply)
 
     def _base(self, computer: str | None = None, req_id: str | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {"agent": self.name, "req_id": req_id or new_req_id()}
@@ -804,6 +819,19 @@ def _pair(reply: Any) -> tuple[bool, str | None]:
     if isinstance(reply, bool):
         return reply, None
     return False, f"unexpected answer {reply!r}"
+
+
+class _Lost(Exception):
+    """Internal: the connection dropped while an ack was awaited."""
+
+
+class _Expired(Exception):
+    """Internal: an ack did not arrive within the deadline."""
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(_Expired())
 
 
 def _refusal_text(data: Any) -> str:
