@@ -1,0 +1,457 @@
+"""Where one full-stack tool call spends its time, stage by stage (concurrency 1).
+
+    python bench/stages.py [--calls 300] [--server ours|ours-std] [--cpu]
+
+Starts our server, our Computer (on ``testing/mcp_servers/toolbox.py stdio``) and an Agent in
+three processes, each with timing hooks (``time.perf_counter_ns``: CLOCK_MONOTONIC, comparable
+across processes on Linux), makes ``--calls`` sequential ``echo`` calls and prints, per stage,
+the time since the previous stage (p50, p90, mean), then the same for MCP called directly over
+stdio. ``--cpu`` adds calls/s and CPU µs per call of every process at 16 in flight (``/proc``).
+A diagnostic, not part of ``run.py``: the hooks wrap private python-socketio/mcp methods, and
+each mark is a line-buffered write (a few µs, included in the stage it ends).
+To compare with an older checkout, put its ``packages/*/src`` on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TOOLBOX = ROOT / "testing" / "mcp_servers" / "toolbox.py"
+TOKEN = "stage-secret"
+_LOG: Any = None
+
+
+def mark(stage: str) -> None:
+    _LOG.write(f"{time.perf_counter_ns()} {stage}\n")
+
+
+# -- hooks -----------------------------------------------------------------------------------
+
+
+def hook_sio_client(prefix: str) -> None:
+    import socketio
+
+    cls = socketio.AsyncClient
+    recv, send = cls._handle_eio_message, cls._send_packet
+
+    async def handle_eio_message(self: Any, data: Any) -> None:
+        if isinstance(data, str) and data[:1] in "23":
+            mark(f"{prefix}.recv{data[:1]}")
+        await recv(self, data)
+
+    async def send_packet(self: Any, pkt: Any) -> None:
+        if pkt.packet_type in (2, 3):
+            mark(f"{prefix}.send{pkt.packet_type}")
+        await send(self, pkt)
+
+    cls._handle_eio_message = handle_eio_message  # type: ignore[method-assign]
+    cls._send_packet = send_packet  # type: ignore[method-assign]
+
+
+def hook_sio_server() -> None:
+    import socketio
+
+    cls = socketio.AsyncServer
+    recv, send = cls._handle_eio_message, cls._send_packet
+
+    async def handle_eio_message(self: Any, eio_sid: str, data: Any) -> None:
+        if isinstance(data, str) and data[:1] in "23":
+            mark(f"S.recv{data[:1]}")
+        await recv(self, eio_sid, data)
+
+    async def send_packet(self: Any, eio_sid: str, pkt: Any) -> None:
+        if pkt.packet_type in (2, 3):
+            mark(f"S.send{pkt.packet_type}")
+        await send(self, eio_sid, pkt)
+
+    cls._handle_eio_message = handle_eio_message  # type: ignore[method-assign]
+    cls._send_packet = send_packet  # type: ignore[method-assign]
+
+
+class _WriteProxy:
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def send(self, item: Any) -> None:
+        msg = getattr(item, "message", item)
+        msg = getattr(msg, "root", msg)
+        if getattr(msg, "method", None) == "tools/call":
+            mark("C.mcp_write")
+        await self._inner.send(item)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._inner.aclose()
+
+
+class _ReadProxy:
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __aiter__(self) -> Any:
+        return self
+
+    async def __anext__(self) -> Any:
+        item = await self._inner.__anext__()
+        msg = getattr(item, "message", item)
+        msg = getattr(msg, "root", msg)
+        if isinstance(getattr(msg, "result", None), dict) and "content" in msg.result:
+            mark("C.mcp_read")
+        return item
+
+    async def receive(self) -> Any:
+        try:
+            return await self.__anext__()
+        except StopAsyncIteration:
+            import anyio
+
+            raise anyio.EndOfStream from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._inner.aclose()
+
+
+def hook_computer() -> None:
+    import contextlib
+
+    from smcp.computer import _computer, _hosting, _link
+
+    host_cls = _hosting.MCPServerHost
+    transport = host_cls._transport
+
+    def wrapped_transport(self: Any, config: Any) -> Any:
+        inner = transport(self, config)
+
+        @contextlib.asynccontextmanager
+        async def cm() -> Any:
+            async with inner as streams:
+                yield _ReadProxy(streams[0]), _WriteProxy(streams[1])
+
+        return cm()
+
+    host_cls._transport = wrapped_transport  # type: ignore[method-assign]
+
+    def around(cls: Any, name: str, tag: str) -> None:
+        fn = getattr(cls, name)
+
+        async def wrapper(*a: Any, **k: Any) -> Any:
+            mark(f"C.{tag}_in")
+            try:
+                return await fn(*a, **k)
+            finally:
+                mark(f"C.{tag}_out")
+
+        setattr(cls, name, wrapper)
+
+    around(_link.ComputerLink, "answer", "answer")
+    around(_computer.Computer, "call_tool", "call_tool")
+    around(_computer.Computer, "_execute", "execute")
+    around(host_cls, "call_tool", "host_call")
+    hook_sio_client("C")
+
+
+# -- roles -----------------------------------------------------------------------------------
+
+
+def role_main(role: str, log_path: str, argv: list[str]) -> None:
+    global _LOG
+    _LOG = open(log_path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
+    if role == "server":
+        hook_sio_server()
+        sys.path.insert(0, str(HERE))
+        sys.argv = ["ours_server.py", *argv]
+        import ours_server
+
+        ours_server.main()
+    elif role == "computer":
+        hook_computer()
+        from smcp.computer.cli import main
+
+        sys.argv = ["smcp-computer", *argv]
+        main()
+
+
+def start(
+    argv: list[str], ready: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        m = re.search(ready, line)
+        if m:
+            return proc, line
+    proc.kill()
+    raise RuntimeError(f"{argv[:4]} did not print {ready}")
+
+
+def stage_table(lines: list[tuple[int, str]], starts: list[int]) -> dict[str, list[float]]:
+    """Per call (window between consecutive agent starts): delta from the previous stage."""
+    lines.sort()
+    out: dict[str, list[float]] = {}
+    bounds = starts  # call i spans bounds[i]..bounds[i + 1]
+    j = 0
+    for i in range(len(starts) - 1):
+        lo, hi = bounds[i], bounds[i + 1]
+        while j < len(lines) and lines[j][0] < lo:
+            j += 1
+        prev = lo
+        k = j
+        while k < len(lines) and lines[k][0] < hi:
+            t, name = lines[k]
+            out.setdefault(name, []).append((t - prev) / 1e6)
+            prev = t
+            k += 1
+    return out
+
+
+async def agent_run(url: str, office: str, computer: str, calls: int) -> tuple[list[int], list[float]]:
+    from smcp.agent import AsyncAgent
+
+    starts: list[int] = []
+    lat: list[float] = []
+    async with AsyncAgent(url, token=TOKEN, office=office, name=office, cache=False) as agent:
+        tools = await agent.get_tools(computer)
+        tool = next(str(t.name) for t in tools if str(t.name).endswith("__echo"))
+        for _ in range(30):
+            await agent.call_tool(computer, tool, {"text": "x" * 64}, timeout=30)
+        for _ in range(calls):
+            t0 = time.perf_counter_ns()
+            mark("A.start")
+            starts.append(t0)
+            await agent.call_tool(computer, tool, {"text": "x" * 64}, timeout=30)
+            mark("A.end")
+            lat.append((time.perf_counter_ns() - t0) / 1e6)
+        starts.append(time.perf_counter_ns())  # end of the last window
+        if CPU_PIDS:
+            await cpu_window(lambda: agent.call_tool(computer, tool, {"text": "x" * 64}, timeout=30))
+    return starts, lat
+
+
+CPU_PIDS: dict[str, int] = {}
+CPU_REPORT: list[str] = []
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+async def cpu_window(
+    call: Any, conc: int = 16, seconds: float = 5.0, pids: dict[str, int] | None = None
+) -> None:
+    """Calls/s at ``conc`` in flight and CPU µs per call of each process."""
+    if pids is None:
+        pids = dict(CPU_PIDS, agent=os.getpid())
+        kids = children(pids["computer"])
+        if kids:
+            pids["mcp-child"] = kids[0]
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < stop:
+            await call()
+            done += 1
+
+    await asyncio.gather(*(worker() for _ in range(conc)))  # warm-up
+    stop = time.perf_counter() + seconds
+    done = 0
+    before = {k: cpu_ticks(v) for k, v in pids.items()}
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    wall = time.perf_counter() - t0
+    hz = os.sysconf("SC_CLK_TCK")
+    per = {k: (cpu_ticks(v) - before[k]) / hz / done * 1e6 for k, v in pids.items()}
+    CPU_REPORT.append(
+        f"c{conc}: {done / wall:.0f} calls/s; CPU µs per call: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in per.items())
+        + f", total {sum(per.values()):.0f}"
+    )
+
+
+async def direct_cpu(calls_s: float = 5.0) -> None:
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(command=sys.executable, args=[str(TOOLBOX), "stdio"])
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        kids = [k for k in children(os.getpid()) if "toolbox" in Path(f"/proc/{k}/cmdline").read_text()]
+        CPU_REPORT.append("mcp-direct:")
+        pids = {"client": os.getpid(), "mcp-child": kids[0]}
+        await cpu_window(lambda: session.call_tool("echo", {"text": "x" * 64}), pids=pids)
+
+
+direct_marks: list[tuple[int, str]] = []
+direct_starts: list[int] = []
+
+
+class _Marks:
+    def write(self, line: str) -> None:
+        t, name = line.split()
+        direct_marks.append((int(t), name.replace("C.", "D.")))
+
+
+async def direct_run(calls: int) -> list[float]:
+    global _LOG
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    _LOG = _Marks()
+    params = StdioServerParameters(command=sys.executable, args=[str(TOOLBOX), "stdio"])
+    lat: list[float] = []
+    async with (
+        stdio_client(params) as (read, write),
+        ClientSession(_ReadProxy(read), _WriteProxy(write)) as session,
+    ):
+        await session.initialize()
+        for i in range(calls + 30):
+            t0 = time.perf_counter_ns()
+            if i >= 30:
+                direct_starts.append(t0)
+            await session.call_tool("echo", {"text": "x" * 64})
+            if i >= 30:
+                lat.append((time.perf_counter_ns() - t0) / 1e6)
+                mark("D.end")
+    return lat
+
+
+def driver(args: argparse.Namespace) -> None:
+    global _LOG
+    work = Path(tempfile.mkdtemp(prefix="smcp-stages-"))
+    logs = {r: work / f"{r}.log" for r in ("server", "computer", "agent")}
+    me = [sys.executable, str(Path(__file__).resolve())]
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        if args.server == "ours":
+            server_argv = ["--port", "0", "--token", TOKEN]
+        else:
+            server_argv = ["--port", "0", "--token", TOKEN, "--stack", "standard"]
+        srv, line = start(
+            [*me, "--role", "server", "--log", str(logs["server"]), "--", *server_argv], r"LISTENING (\d+)"
+        )
+        procs.append(srv)
+        url = f"http://127.0.0.1:{line.split()[1]}"
+        config = work / "mcp.json"
+        entry = _entry()
+        config.write_text(json.dumps({"servers": {"echo": entry}, "inputs": []}), encoding="utf-8")
+        comp_argv = ["run", "--url", url, "--token", TOKEN, "--office", "o1", "--name", "c1",
+                     "--config", str(config), "--no-repl", "--auto-apply"]  # fmt: skip
+        env = dict(os.environ, HOME=str(work), A2C_SMCP_LOG_LEVEL="warning")
+        comp, _ = start(
+            [*me, "--role", "computer", "--log", str(logs["computer"]), "--", *comp_argv], "READY", env
+        )
+        procs.append(comp)
+        _LOG = open(logs["agent"], "w", buffering=1, encoding="utf-8")  # noqa: SIM115
+        if args.cpu:
+            CPU_PIDS.update(server=srv.pid, computer=comp.pid)
+        hook_sio_client("A")
+        starts, lat = asyncio.run(agent_run(url, "o1", "c1", args.calls))
+        _LOG.close()
+        direct = asyncio.run(direct_run(args.calls))
+        if args.cpu:
+            asyncio.run(direct_cpu())
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    lines: list[tuple[int, str]] = []
+    for path in logs.values():
+        for raw in path.read_text(encoding="utf-8").splitlines():
+            t, name = raw.split(" ", 1)
+            lines.append((int(t), name))
+    table = stage_table(lines, starts)
+    print(
+        f"full stack p50 {statistics.median(lat):.2f} ms  (mcp-direct p50 {statistics.median(direct):.2f} ms)"
+    )
+    print(f"{'stage (delta from previous)':34} {'p50 ms':>8} {'p90':>8} {'mean':>8} {'n':>5}")
+    for name in [*ORDER, *sorted(set(table) - set(ORDER))]:
+        vals = table.get(name)
+        if vals:
+            p90 = statistics.quantiles(vals, n=10)[-1] if len(vals) > 1 else vals[0]
+            p50, mean = statistics.median(vals), statistics.fmean(vals)
+            print(f"{name:34} {p50:8.3f} {p90:8.3f} {mean:8.3f} {len(vals):5d}")
+    for line in CPU_REPORT:
+        print(line)
+    dw = stage_table(direct_marks, direct_starts)
+    print("mcp-direct: " + ", ".join(f"{k} p50 {statistics.median(v):.3f}" for k, v in dw.items()))
+
+
+ORDER = [
+    "A.start", "A.send2", "S.recv2", "S.send2", "C.recv2", "C.answer_in", "C.call_tool_in",
+    "C.execute_in", "C.host_call_in", "C.mcp_write", "C.mcp_read", "C.host_call_out", "C.execute_out",
+    "C.call_tool_out", "C.answer_out", "C.send3", "S.recv3", "S.send3", "A.recv3", "A.end",
+]  # fmt: skip
+
+
+def _entry() -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from e2e.harness import stdio_server_entry
+
+    return dict(stdio_server_entry(sys.executable, [str(TOOLBOX), "stdio"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--role", default="driver", choices=["driver", "server", "computer"])
+    ap.add_argument("--log", default="")
+    ap.add_argument("--calls", type=int, default=300)
+    ap.add_argument("--server", default="ours", choices=["ours", "ours-std"])
+    ap.add_argument(
+        "--cpu", action="store_true", help="also calls/s and CPU per call per process, 16 in flight"
+    )
+    ap.add_argument("rest", nargs="*")
+    args = ap.parse_args()
+    if args.role == "driver":
+        driver(args)
+    else:
+        role_main(args.role, args.log, args.rest)
+
+
+if __name__ == "__main__":
+    main()
