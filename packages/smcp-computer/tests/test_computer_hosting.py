@@ -100,15 +100,18 @@ async def toolbox(tmp_path: Path) -> AsyncIterator[Computer]:
             yield computer
 
 
+def transport_decl(kind: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The toolbox over ``kind`` (stdio, http = streamable, sse)."""
+    if kind == "stdio":
+        return stdio_decl()
+    if kind == "http":
+        return {"type": "streamable", "server_parameters": {"url": request.getfixturevalue("http_url")}}
+    return {"type": "sse", "server_parameters": {"url": request.getfixturevalue("sse_url")}}
+
+
 @pytest.mark.parametrize("kind", ["stdio", "http", "sse"])
 async def test_each_transport_lists_and_calls(kind: str, request: pytest.FixtureRequest) -> None:
-    if kind == "stdio":
-        decl = stdio_decl()
-    elif kind == "http":
-        decl = {"type": "streamable", "server_parameters": {"url": request.getfixturevalue("http_url")}}
-    else:
-        decl = {"type": "sse", "server_parameters": {"url": request.getfixturevalue("sse_url")}}
-    computer = make({"box": decl}, confirm=approve)
+    computer = make({"box": transport_decl(kind, request)}, confirm=approve)
     async with asyncio.timeout(60), computer:
         assert computer.status()[0].state is ServerState.RUNNING
         names = [t["name"] for t in computer.tools()]
@@ -117,6 +120,23 @@ async def test_each_transport_lists_and_calls(kind: str, request: pytest.Fixture
         assert result["isError"] is False
         assert result["content"][0]["text"] == "5"
         assert list(result) == ["meta", "content", "structuredContent", "isError"]
+
+
+@pytest.mark.parametrize("kind", ["stdio", "http", "sse"])
+async def test_calls_to_one_server_run_in_parallel(kind: str, request: pytest.FixtureRequest) -> None:
+    """Four 0.8 s calls on one MCP session finish together: nothing serialises them."""
+    computer = make({"box": transport_decl(kind, request)}, confirm=approve)
+    async with asyncio.timeout(60), computer:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        calls = [
+            computer.call_tool("box__slow_echo", {"text": str(i), "seconds": 0.8}, timeout=10)
+            for i in range(4)
+        ]
+        results = await asyncio.gather(*calls)
+        elapsed = loop.time() - started
+        assert [r["content"][0]["text"] for r in results] == ["0", "1", "2", "3"]
+        assert elapsed < 2.4, f"4 calls of 0.8 s took {elapsed:.2f} s"
 
 
 async def test_registry_names_meta_and_forbidden(toolbox: Computer) -> None:
