@@ -25,6 +25,7 @@ from smcp.server.core._gate import first_query_value
 from smcp.server.core._metrics import ServerMetrics
 from smcp.server.core._registry import JoinRejected, MemoryRegistry, Registry, Session
 from smcp.server.core._settings import ServerSettings
+from smcp.server.core._socketio_internals import packet_class
 
 if TYPE_CHECKING:
     import socketio
@@ -102,9 +103,6 @@ class SMCPServer:
         # target sid -> futures of relays waiting for that Computer
         self._pending: dict[str, set[asyncio.Future[tuple[Any, ...]]]] = {}
         s = self.settings
-        kwargs: dict[str, Any] = {}
-        if json is not None:
-            kwargs["json"] = json
         self.sio: socketio.AsyncServer = _server_class()(
             self._oversized,
             s.max_message_size,
@@ -115,7 +113,7 @@ class SMCPServer:
             ping_timeout=s.ping_timeout,
             logger=False,
             engineio_logger=False,
-            **kwargs,
+            serializer=packet_class(json),
         )
         self._packet_event = socketio.packet.EVENT
         self._packet_ack = socketio.packet.ACK
