@@ -36,3 +36,15 @@ def test_loads_falls_back_for_what_orjson_refuses() -> None:
     assert shim.loads("123456789012345678901234567890") == 123456789012345678901234567890
     with pytest.raises(ValueError):
         shim.loads("{not json")
+
+
+def test_server_uses_the_shim_by_default_on_its_own_packets_only() -> None:
+    from socketio import packet
+
+    from smcp.server.core import ServerSettings, SMCPServer, TokenAuth
+
+    before = packet.Packet.json
+    server = SMCPServer(ServerSettings(), TokenAuth("t"))
+    assert type(server.sio.packet_class.json).__name__ == "_OrjsonShim"
+    assert packet.Packet.json is before
+    assert SMCPServer(ServerSettings(), TokenAuth("t"), json=json).sio.packet_class.json is json

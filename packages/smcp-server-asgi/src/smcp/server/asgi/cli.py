@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"smcp-server: {exc}", file=sys.stderr)
         return 2
     auth = TokenAuth(token) if token is not None else AllowAll()
-    json_module = fast_json() if args.json == "auto" else None
+    json_module = fast_json() if args.json == "auto" else json
     app = create_app(SMCPServer(settings, auth, json=json_module), path=args.path)
 
     config = uvicorn.Config(
@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info(
                 "event loop: %s; json: %s; auth: %s",
                 loop_name,
-                "orjson" if json_module is not None and json_module is not json else "stdlib",
+                "stdlib" if json_module is json else "orjson",
                 "token" if token else "NONE (insecure)",
             )
         await task

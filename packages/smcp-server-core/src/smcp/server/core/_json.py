@@ -43,8 +43,8 @@ class _OrjsonShim:
 
 
 def fast_json() -> Any:
-    """A JSON module for ``SMCPServer(json=...)``: the orjson shim when orjson is installed,
-    else the stdlib ``json`` module. Note that python-socketio applies it process-wide."""
+    """A JSON module for ``SMCPServer(json=...)`` (its default): the orjson shim when orjson is
+    installed, else the stdlib ``json`` module."""
     try:
         return _OrjsonShim()
     except ImportError:

@@ -22,6 +22,7 @@ from smcp.core.events import EVENTS, NAMESPACE, ClientEvent, EventSpec, NotifyEv
 from smcp.core.versioning import check_version
 from smcp.server.core._auth import AllowAll, AuthProvider, OfficeAuthorizer, Principal
 from smcp.server.core._gate import first_query_value
+from smcp.server.core._json import fast_json
 from smcp.server.core._metrics import ServerMetrics
 from smcp.server.core._registry import JoinRejected, MemoryRegistry, Registry, Session
 from smcp.server.core._settings import ServerSettings
@@ -103,6 +104,8 @@ class SMCPServer:
         # target sid -> futures of relays waiting for that Computer
         self._pending: dict[str, set[asyncio.Future[tuple[Any, ...]]]] = {}
         s = self.settings
+        if json is None:
+            json = fast_json()
         self.sio: socketio.AsyncServer = _server_class()(
             self._oversized,
             s.max_message_size,
