@@ -371,7 +371,7 @@ async def test_cli_on_a_terminal_asks_before_a_call(server_url: str, tmp_path: P
                     await read_until(b"Run tool tb__echo")
                     os.write(leader, answer + b"\r")
                     reply = await call
-                    assert reply["isError"] is expected
+                    assert reply["isError"] is expected, reply
             os.write(leader, b"quit\r")
             assert await asyncio.to_thread(proc.wait, 30) == 0
     finally:

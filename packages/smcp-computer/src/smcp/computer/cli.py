@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -176,7 +176,7 @@ def run(  # noqa: PLR0917 - one parameter per CLI option
     raise typer.Exit(code)
 
 
-def _fail(reason: str) -> None:
+def _fail(reason: str) -> NoReturn:
     print(f"FAILED {reason}", flush=True)
     raise typer.Exit(1)
 
