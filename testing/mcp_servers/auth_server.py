@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from _listen import serve_announced
 from mcp.server.mcpserver import MCPServer
 
 Scope = MutableMapping[str, Any]
@@ -112,33 +112,6 @@ def build_app(status: int, www_authenticate: str | None, host: str) -> ASGIApp:
     return app
 
 
-async def serve(app: ASGIApp, host: str, port: int) -> None:
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    bound_port = sock.getsockname()[1]
-    uv = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
-    )
-
-    async def announce() -> None:
-        for _ in range(1000):  # bounded: 10 s
-            if uv.started:
-                sys.stdout.write(f"LISTENING {bound_port}\n")
-                sys.stdout.flush()
-                return
-            await asyncio.sleep(0.01)
-
-    announcer = asyncio.create_task(announce())
-    try:
-        await uv.serve(sockets=[sock])
-    finally:
-        announcer.cancel()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -150,7 +123,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit("auth_server: refusing to bind anything but loopback")
-    asyncio.run(serve(build_app(args.status, args.www_authenticate, args.host), args.host, args.port))
+    asyncio.run(
+        serve_announced(
+            build_app(args.status, args.www_authenticate, args.host), args.host, args.port, name="auth_server"
+        )
+    )
 
 
 if __name__ == "__main__":

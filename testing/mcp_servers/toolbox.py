@@ -36,11 +36,11 @@ import argparse
 import asyncio
 import base64
 import os
-import socket
 import sys
 from typing import Any
 
 import mcp.types as mt
+from _listen import serve_announced
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -226,31 +226,8 @@ async def run_stdio(server: MCPServer) -> None:
 
 
 async def run_http(server: MCPServer, kind: str, host: str, port: int) -> None:
-    import uvicorn
-
     app = server.sse_app(host=host) if kind == "sse" else server.streamable_http_app(host=host)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
-    uv = uvicorn.Server(config)
-
-    async def announce() -> None:
-        for _ in range(1000):  # bounded: 10 s
-            if uv.started:
-                sys.stdout.write(f"LISTENING {bound_port}\n")
-                sys.stdout.flush()
-                return
-            await asyncio.sleep(0.01)
-        sys.stderr.write("toolbox: uvicorn did not start within 10 s\n")
-
-    announcer = asyncio.create_task(announce())
-    try:
-        await uv.serve(sockets=[sock])
-    finally:
-        announcer.cancel()
+    await serve_announced(app, host, port, name="toolbox")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
-import sys
 
+from _listen import serve_announced
 from mcp.server.fastmcp import FastMCP
 
 
@@ -43,31 +42,8 @@ def build_server(name: str) -> FastMCP:
 
 
 async def run_http(server: FastMCP, kind: str, host: str, port: int) -> None:
-    import uvicorn
-
     app = server.sse_app() if kind == "sse" else server.streamable_http_app()
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    bound_port = sock.getsockname()[1]
-    uv = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
-    )
-
-    async def announce() -> None:
-        for _ in range(1000):  # bounded: 10 s
-            if uv.started:
-                sys.stdout.write(f"LISTENING {bound_port}\n")
-                sys.stdout.flush()
-                return
-            await asyncio.sleep(0.01)
-
-    announcer = asyncio.create_task(announce())
-    try:
-        await uv.serve(sockets=[sock])
-    finally:
-        announcer.cancel()
+    await serve_announced(app, host, port, name="toolbox_v1")
 
 
 def main(argv: list[str] | None = None) -> None:
