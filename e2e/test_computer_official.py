@@ -251,19 +251,9 @@ class Lab:
             )  # fmt: skip
             agent = await launch_agent(self.procs, server, office)
             self.stack = OfficialStack(COMBO, self.procs, server, computer, office, tmp, the_agent=agent)
-        self.link_logs(procs)
+        self.procs.share_logs_with(procs)
         self.stack.procs, self.stack.tmp = procs, tmp
         return self.stack
-
-    def link_logs(self, procs: ProcessManager) -> None:
-        """Put the lab's logs into a test's log folder, so a failure report shows them."""
-        for log in self.procs.logs():
-            link = procs.log_dir / f"shared-{log.name}"
-            if not link.exists():
-                try:
-                    link.symlink_to(log)
-                except OSError:
-                    continue
 
 
 @pytest.fixture(scope="module")
@@ -378,7 +368,7 @@ async def test_crashed_server_restarts_and_agent_sees_tools_again(
 ) -> None:
     server = await lab.official_server()
     config = official_config(tmp_path / "mcp.json", await lab.remote(), stdio_forbidden=["fail"])
-    lab.link_logs(procs)
+    lab.procs.share_logs_with(procs)
     office = unique("crash-office")
     computer = await start_computer(
         procs, "ours", url=server.url, office=office, name=unique("crash-comp"), config=config,
@@ -430,7 +420,7 @@ async def test_mcp_v1_servers_over_stdio_and_streamable_http(
     lab: Lab, procs: ProcessManager, tmp_path: Path, official_py: Path
 ) -> None:
     server = await lab.official_server()
-    lab.link_logs(procs)
+    lab.procs.share_logs_with(procs)
     v1_port = await start_toolbox_http(procs, "toolbox-v1-http", v1=True)
     config = write_mcp_json(
         tmp_path / "mcp.json",

@@ -78,15 +78,6 @@ class HostingLab:
             )  # fmt: skip
         return self.computers[key]
 
-    def link_logs(self, procs: ProcessManager) -> None:
-        for log in self.procs.logs():
-            link = procs.log_dir / f"shared-{log.name}"
-            if not link.exists():
-                try:
-                    link.symlink_to(log)
-                except OSError:
-                    continue
-
 
 @pytest.fixture(scope="module")
 def hosting_lab() -> Iterator[HostingLab]:
@@ -116,7 +107,7 @@ async def hosted_stack(
         except RoleUnavailable as exc:
             pytest.xfail(f"not implemented yet: {exc}")
         finally:
-            hosting_lab.link_logs(procs)
+            hosting_lab.procs.share_logs_with(procs)
         office = comp.office if comp is not None else f"office-{hosting}-none-{len(stacks)}"
         stack = Stack(combo, procs, server, comp, office, tmp_path)
         stacks.append(stack)

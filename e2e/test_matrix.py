@@ -116,16 +116,6 @@ class Lab:
             )  # fmt: skip
         return self.computers[key]
 
-    def link_logs(self, procs: ProcessManager) -> None:
-        """Make the shared processes' logs part of a test's log folder (shown when it fails)."""
-        for log in self.procs.logs():
-            link = procs.log_dir / f"shared-{log.name}"
-            if not link.exists():
-                try:
-                    link.symlink_to(log)
-                except OSError:
-                    continue
-
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
@@ -200,7 +190,7 @@ class Stack:
             self.cell.agent = agent
             assert (await agent.call("connect"))["connected"] is True
             await join_office(agent)
-            self.lab.link_logs(self.procs)
+            self.lab.procs.share_logs_with(self.procs)
         return agent
 
     async def own_computer(self, *, office: str | None = None, name: str | None = None) -> ComputerUnderTest:
@@ -289,7 +279,7 @@ async def stack_factory(
         except RoleUnavailable as exc:
             pytest.xfail(f"not implemented yet: {exc}")
         finally:
-            lab.link_logs(procs)
+            lab.procs.share_logs_with(procs)
         office = comp.office if comp is not None else unique("office")
         stack = Stack(combo, procs, server, comp, office, tmp_path, lab, cell)
         stacks.append(stack)
@@ -558,7 +548,7 @@ async def scenario_cross_office(stack: Stack) -> None:
             name=unique("far-comp"), config=write_mcp_json(stack.tmp / "far.json", matrix_servers()),
             socketio_path=stack.server.socketio_path,
         )  # fmt: skip
-    stack.lab.link_logs(stack.procs)
+    stack.lab.procs.share_logs_with(stack.procs)
     agent = await stack.shared_agent()
     started = time.monotonic()
     answer = await agent.tool_call(other.name, "toolbox__echo", {"text": "x"}, 2)

@@ -338,6 +338,16 @@ class ProcessManager:
         """Every ``*.log`` file in the log folder (process logs and any the test wrote itself)."""
         return sorted(self.log_dir.glob("*.log"))
 
+    def share_logs_with(self, other: ProcessManager) -> None:
+        """Link these logs into ``other``'s folder as ``shared-*.log``, so its failure report shows them."""
+        for log in self.logs():
+            link = other.log_dir / f"shared-{log.name}"
+            if not link.exists():
+                try:
+                    link.symlink_to(log)
+                except OSError:
+                    continue
+
     def stop_all(self, grace: float = DEFAULT_GRACE_S) -> None:
         """Stop every process, newest first (clients before the servers they talk to)."""
         for proc in reversed(self.processes):
