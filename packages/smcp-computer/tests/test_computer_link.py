@@ -379,3 +379,38 @@ async def test_cli_on_a_terminal_asks_before_a_call(server_url: str, tmp_path: P
             proc.kill()
             proc.wait(10)
         os.close(leader)
+
+
+@pytest.mark.slow
+async def test_embedded_example_serves_and_its_callback_decides(server_url: str) -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "computer_embedded.py"
+    argv = [
+        sys.executable,
+        str(example),
+        "--url",
+        server_url,
+        "--token",
+        TOKEN,
+        "--office",
+        "embedded-office",
+    ]
+    proc = _start([*argv, "--name", "c1"])
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
+        assert line.startswith("SERVING embedded-office with 4 tools"), line
+        async with asyncio.timeout(30), Agent(server_url, "embedded-office") as agent:
+            allowed = await agent.call(
+                "client:tool_call", tool_name="desk__calculate", params={"expression": "6 * 7"}, timeout=10
+            )
+            assert allowed["isError"] is False and allowed["content"][0]["text"] == "42"
+            refused = await agent.call(
+                "client:tool_call", tool_name="desk__list_files", params={"folder": "."}, timeout=10
+            )
+            assert refused["isError"] is True
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
