@@ -3,13 +3,23 @@
 ``a2c_smcp`` attaches a stdout log handler when it is first imported. The peers use stdout for
 their protocol lines (``LISTENING``, ``READY``, JSON answers), so :func:`import_official` imports it
 while ``sys.stdout`` points at stderr: the SDK's log handler is then bound to stderr for good.
+
+Importing this module also puts ``../peer_lib`` (stdlib-only helpers shared with ``our_peers``) on
+``sys.path`` and re-exports what the official peers use of it.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 from types import ModuleType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "peer_lib"))  # the peers run as scripts
+
+from command_lines import CommandDriver, current_command, emit_line, peer_arguments, plain_json
+
+__all__ = ["CommandDriver", "current_command", "emit_line", "import_official", "peer_arguments", "plain_json"]
 
 
 def import_official() -> ModuleType:
@@ -22,9 +32,3 @@ def import_official() -> ModuleType:
         return module
     finally:
         sys.stdout = saved
-
-
-def emit_line(text: str) -> None:
-    """Write one protocol line to stdout and flush it."""
-    sys.stdout.write(text.rstrip("\n") + "\n")
-    sys.stdout.flush()

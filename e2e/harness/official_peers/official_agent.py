@@ -45,19 +45,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextvars
-import dataclasses
-import json
 import sys
-import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _common import emit_line, import_official
+from _common import CommandDriver, current_command, import_official, peer_arguments, plain_json
 
 NAMESPACE = "/smcp"
-DEFAULT_TIMEOUT_S = 30.0
 NOTIFY_EVENTS = (
     "notify:enter_office",
     "notify:leave_office",
@@ -68,34 +63,18 @@ NOTIFY_EVENTS = (
     "notify:tool_call_cancel",
 )
 
-current_command: contextvars.ContextVar[Any] = contextvars.ContextVar("current_command", default=None)
-
 
 def to_json(value: Any) -> Any:
     """Plain JSON for SDK return values (pydantic models, dataclasses, tuples, TypedDicts)."""
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_json(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return repr(value)
+    return plain_json(value, lambda model: model.model_dump(mode="json"))
 
 
-class Driver:
+class Driver(CommandDriver):
     def __init__(self, args: argparse.Namespace) -> None:
         from a2c_smcp.agent import AsyncSMCPAgentClient, DefaultAgentAuthProvider
 
+        super().__init__()
         self.args = args
-        self.notifications: list[dict[str, Any]] = []
-        self.req_ids: dict[Any, str] = {}
-        self.done = asyncio.Event()
         auth = DefaultAgentAuthProvider(agent_id=args.name, office_id=args.office, api_key=args.token)
         self.client = AsyncSMCPAgentClient(auth_provider=auth, event_handler=Recorder(self.notifications))
         self._record_notifications()
@@ -198,9 +177,6 @@ class Driver:
     ) -> Any:
         return to_json(await self.client.emit_tool_call(computer, tool_name, params, timeout))
 
-    async def cmd_req_id(self, of: Any) -> Any:
-        return {"req_id": self.req_ids.get(of)}
-
     async def cmd_cancel(self, req_id: str) -> Any:
         await self.client.emit(
             "server:tool_call_cancel", {"agent": self.args.name, "req_id": req_id}, namespace=NAMESPACE
@@ -214,11 +190,6 @@ class Driver:
     async def cmd_call(self, event: str, data: Any = None, timeout: int = 20) -> Any:
         return to_json(await self.client.call(event, data, namespace=NAMESPACE, timeout=timeout))
 
-    async def cmd_notifications(self) -> Any:
-        taken = list(self.notifications)
-        del self.notifications[: len(taken)]
-        return taken
-
     async def cmd_disconnect(self) -> Any:
         await asyncio.wait_for(self.client.disconnect(), 5)
         return {"disconnected": True}
@@ -231,65 +202,16 @@ class Driver:
         return {"bye": True}
 
     # -- plumbing -----------------------------------------------------------------------------
-    async def handle(self, line: str) -> None:
-        command_id: Any = None
-        try:
-            request = json.loads(line)
-            command_id = request.get("id")
-            name = request["cmd"]
-            kwargs = request.get("args") or {}
-            method = getattr(self, f"cmd_{name}", None)
-            if method is None:
-                raise ValueError(f"unknown command {name!r}")
-            timeout = request.get("timeout")
-            if timeout is None:
-                timeout = float(kwargs.get("timeout", 20)) + 10 if name == "tool_call" else DEFAULT_TIMEOUT_S
-            current_command.set(command_id)
-            result = await asyncio.wait_for(method(**kwargs), float(timeout))
-            answer: dict[str, Any] = {"id": command_id, "result": result}
-        except Exception as exc:
-            sys.stderr.write(traceback.format_exc())
-            kind = "TimeoutError" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
-            answer = {"id": command_id, "error": {"type": kind, "code": error_code(exc), "message": str(exc)}}
-        emit_line(json.dumps(answer, ensure_ascii=False, default=repr))
+    def error_code(self, exc: BaseException) -> int | None:
+        """The protocol error code an SDK exception carries (4008 for a version rejection)."""
+        if type(exc).__name__ == "ProtocolVersionError":
+            return 4008
+        code = getattr(exc, "code", None)
+        return int(code) if isinstance(code, int) else None
 
-    async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=256 * 1024 * 1024)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        tasks: set[asyncio.Task[None]] = set()
-        emit_line("READY")
-        while not self.done.is_set():
-            read = asyncio.ensure_future(reader.readline())
-            finished = asyncio.ensure_future(self.done.wait())
-            await asyncio.wait({read, finished}, return_when=asyncio.FIRST_COMPLETED)
-            finished.cancel()
-            if not read.done():
-                read.cancel()
-                break
-            raw = read.result()
-            if not raw:  # stdin closed: behave like quit
-                break
-            line = raw.decode("utf-8").strip()
-            if line:
-                task = asyncio.create_task(self.handle(line))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.wait(tasks, timeout=5)
+    async def finish(self) -> None:
         if self.client.connected:
-            try:
-                await asyncio.wait_for(self.client.disconnect(), 5)
-            except Exception:
-                sys.stderr.write(traceback.format_exc())
-
-
-def error_code(exc: BaseException) -> int | None:
-    """The protocol error code an SDK exception carries (4008 for a version rejection), else None."""
-    if type(exc).__name__ == "ProtocolVersionError":
-        return 4008
-    code = getattr(exc, "code", None)
-    return int(code) if isinstance(code, int) else None
+            await asyncio.wait_for(self.client.disconnect(), 5)
 
 
 class Recorder:
@@ -325,15 +247,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--token", required=True)
-    parser.add_argument("--office", required=True)
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--socketio-path", default="socket.io", help="Engine.IO path (a mounted app's)")
-    asyncio.run(run(parser.parse_args()))
+    asyncio.run(run(peer_arguments(__doc__).parse_args()))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _common import emit_line, import_official
+from _common import emit_line, import_official, peer_arguments
 
 NAMESPACE = "/smcp"
 
@@ -124,17 +124,10 @@ async def shutdown(computer: Any, client: Any) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--token", required=True)
-    parser.add_argument("--office", required=True)
-    parser.add_argument("--name", required=True)
+    parser = peer_arguments(__doc__)
     parser.add_argument("--config", required=True)
     parser.add_argument("--auto-apply", action="store_true")
     parser.add_argument("--landing-root", default=None)
-    parser.add_argument("--socketio-path", default="socket.io", help="Engine.IO path (a mounted app's)")
     parser.add_argument("--timeout", type=float, default=30.0, help="bound for boot, connect and join")
     args = parser.parse_args()
     sys.exit(asyncio.run(run(args)))

@@ -4,11 +4,11 @@ Runs on the test interpreter (the one with ``smcp-agent`` installed)::
 
     python our_agent.py --url U --token T --office O --name A
 
-Same protocol as the official driver: prints ``READY``, reads one JSON command per stdin line
-(``{"id", "cmd", "args", "timeout"?}``) and answers each on one stdout line with the same ``id``:
-``{"id", "result"}`` or ``{"id", "error": {"type", "code", "message"}}`` (``code`` is the protocol
-error code of an ``SMCPError``, 4008 for a version rejection, else ``null``). Commands run
-concurrently.
+Same protocol as the official driver, from the same loop (``peer_lib/command_lines.py``): prints
+``READY``, reads one JSON command per stdin line (``{"id", "cmd", "args", "timeout"?}``) and answers
+each on one stdout line with the same ``id``: ``{"id", "result"}`` or ``{"id", "error": {"type",
+"code", "message"}}`` (``code`` is the protocol error code of an ``SMCPError``, 4008 for a version
+rejection, else ``null``). Commands run concurrently.
 
 Commands are the official driver's vocabulary, answered in the same shapes:
 
@@ -34,54 +34,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import dataclasses
-import json
 import sys
-import traceback
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "peer_lib"))  # run as a script
+
+from command_lines import CommandDriver, current_command, peer_arguments, plain_json
+
 NAMESPACE = "/smcp"
-DEFAULT_TIMEOUT_S = 30.0
+
+
+def _dump_model(value: Any) -> Any:
+    from smcp.core import wire
+
+    try:
+        return wire.to_wire(value)
+    except Exception:
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def to_json(value: Any) -> Any:
     """Plain JSON for Agent return values (pydantic models, dataclasses, MCP results)."""
-    from smcp.core import wire
-
-    if hasattr(value, "model_dump"):
-        try:
-            return wire.to_wire(value)
-        except Exception:
-            return value.model_dump(mode="json", by_alias=True, exclude_none=True)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return repr(value)
+    return plain_json(value, _dump_model)
 
 
-def error_code(exc: BaseException) -> int | None:
-    from smcp.core.errors import SMCPError
-
-    if isinstance(exc, SMCPError):
-        return exc.error_code
-    return None
-
-
-class Driver:
+class Driver(CommandDriver):
     def __init__(self, args: argparse.Namespace) -> None:
         from smcp.agent import AsyncAgent
 
+        super().__init__()
         self.args = args
-        self.notifications: list[dict[str, Any]] = []
-        self.req_ids: dict[Any, str] = {}
-        self.done = asyncio.Event()
         self.agent = AsyncAgent(
             args.url, token=args.token or None, name=args.name, socketio_path=args.socketio_path
         )
@@ -201,18 +184,15 @@ class Driver:
         return to_json(result)
 
     async def cmd_tool_call(
-        self, computer: str, tool_name: str, params: dict[str, Any], timeout: int = 20, command_id: Any = None
+        self, computer: str, tool_name: str, params: dict[str, Any], timeout: int = 20
     ) -> Any:
         from smcp.core import results
         from smcp.core.naming import new_req_id
 
         req_id = new_req_id()
-        self.req_ids[command_id] = req_id
+        self.req_ids[current_command.get()] = req_id
         result = await self.agent.call_tool(computer, tool_name, params, timeout, req_id=req_id)
         return results.to_wire(result)
-
-    async def cmd_req_id(self, of: Any) -> Any:
-        return {"req_id": self.req_ids.get(of)}
 
     async def cmd_cancel(self, req_id: str) -> Any:
         await self.agent.cancel(req_id)
@@ -224,11 +204,6 @@ class Driver:
 
     async def cmd_call(self, event: str, data: Any = None, timeout: int = 20) -> Any:
         return to_json(await self.agent._call(event, data, float(timeout)))
-
-    async def cmd_notifications(self) -> Any:
-        taken = list(self.notifications)
-        del self.notifications[: len(taken)]
-        return taken
 
     async def cmd_disconnect(self) -> Any:
         await asyncio.wait_for(self.agent.disconnect(), 5)
@@ -242,59 +217,13 @@ class Driver:
         return {"bye": True}
 
     # -- plumbing -----------------------------------------------------------------------------
-    async def handle(self, line: str) -> None:
-        command_id: Any = None
-        try:
-            request = json.loads(line)
-            command_id = request.get("id")
-            name = request["cmd"]
-            kwargs = dict(request.get("args") or {})
-            method = getattr(self, f"cmd_{name}", None)
-            if method is None:
-                raise ValueError(f"unknown command {name!r}")
-            timeout = request.get("timeout")
-            if timeout is None:
-                timeout = float(kwargs.get("timeout", 20)) + 10 if name == "tool_call" else DEFAULT_TIMEOUT_S
-            if name == "tool_call":
-                kwargs["command_id"] = command_id
-            result = await asyncio.wait_for(method(**kwargs), float(timeout))
-            answer: dict[str, Any] = {"id": command_id, "result": result}
-        except Exception as exc:
-            sys.stderr.write(traceback.format_exc())
-            kind = "TimeoutError" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
-            answer = {"id": command_id, "error": {"type": kind, "code": error_code(exc), "message": str(exc)}}
-        sys.stdout.write(json.dumps(answer, ensure_ascii=False, default=repr) + "\n")
-        sys.stdout.flush()
+    def error_code(self, exc: BaseException) -> int | None:
+        from smcp.core.errors import SMCPError
 
-    async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=256 * 1024 * 1024)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        tasks: set[asyncio.Task[None]] = set()
-        sys.stdout.write("READY\n")
-        sys.stdout.flush()
-        while not self.done.is_set():
-            read = asyncio.ensure_future(reader.readline())
-            finished = asyncio.ensure_future(self.done.wait())
-            await asyncio.wait({read, finished}, return_when=asyncio.FIRST_COMPLETED)
-            finished.cancel()
-            if not read.done():
-                read.cancel()
-                break
-            raw = read.result()
-            if not raw:  # stdin closed: behave like quit
-                break
-            line = raw.decode("utf-8").strip()
-            if line:
-                task = asyncio.create_task(self.handle(line))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.wait(tasks, timeout=5)
-        try:
-            await asyncio.wait_for(self.agent.disconnect(), 5)
-        except Exception:
-            sys.stderr.write(traceback.format_exc())
+        return exc.error_code if isinstance(exc, SMCPError) else None
+
+    async def finish(self) -> None:
+        await asyncio.wait_for(self.agent.disconnect(), 5)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -305,15 +234,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--token", required=True, help="empty: connect without a token")
-    parser.add_argument("--office", required=True)
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--socketio-path", default="socket.io", help="Engine.IO path (a mounted app's)")
-    asyncio.run(run(parser.parse_args()))
+    asyncio.run(run(peer_arguments(__doc__).parse_args()))
 
 
 if __name__ == "__main__":
