@@ -414,3 +414,30 @@ async def test_embedded_example_serves_and_its_callback_decides(server_url: str)
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+async def test_malformed_requests_get_an_error_answer(linked: ComputerLink) -> None:
+    """Garbage in any field of any ``client:*`` request is answered, never raised or left silent."""
+    from smcp.core.errors import OFFICIAL_ERROR_CODES
+    from smcp.core.events import ClientEvent
+
+    garbage: list[Any] = [
+        None,
+        [],
+        "text",
+        42,
+        {"computer": 5},
+        {"computer": "c1", "req_id": 7, "agent": None},
+        {"computer": "c1", "tool_name": 3, "params": "x", "timeout": "soon", "mcp_server": [], "name": {}},
+        {"computer": "c1", "blob_handle": 1, "chunk_offset": "a", "max_chunk_bytes": -1, "cursor": 9},
+        {"computer": "c1", "window": 5, "desktop_size": "big", "rel_path": "../../etc/passwd", "name": "x"},
+    ]
+    for event in ClientEvent:
+        for data in garbage:
+            async with asyncio.timeout(10):
+                reply = await linked.answer(event, data)
+            assert isinstance(reply, dict), (event, data)
+            if "code" in reply:  # an ErrorPayload, e.g. 404 for a computer name that is not ours
+                assert reply["code"] in OFFICIAL_ERROR_CODES, (event, data, reply)
+            elif event is ClientEvent.TOOL_CALL:
+                assert reply["isError"] is True, (data, reply)
