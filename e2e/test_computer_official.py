@@ -48,7 +48,6 @@ tests start their own Computer and Agent in their own office on the same Server.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import sys
@@ -61,7 +60,8 @@ from typing import Any
 import anyio
 import pytest
 
-from e2e.harness import ProcessManager, official_env, official_python, repo_root, toolbox_path, write_mcp_json
+from e2e.harness import ProcessManager, official_env, official_python, toolbox_path, write_mcp_json
+from e2e.harness.lab import Lab, open_lab, unique
 from e2e.harness.matrix import (
     AgentUnderTest,
     Combo,
@@ -84,7 +84,6 @@ from e2e.test_matrix import (
 pytestmark = [pytest.mark.anyio, pytest.mark.official]
 
 COMBO = Combo("official", "official", "ours")
-LAB_DIR = repo_root() / "target" / "e2e" / "computer-official-lab"
 
 SECRET = f"tag-secret-{os.getpid()}"  # the value of the password input; must never leave the Computer
 TAG_INPUT = "toolbox-tag"
@@ -102,12 +101,6 @@ REMOTE_TOOLS = {
     "remote__grow", "remote__open_window", "remote__whoami", "remote__tagged",
 }  # fmt: skip
 GROWN = {"toolbox__extra", "remote__extra"}  # `grow` adds `extra`; other tests may have grown it
-
-_names = itertools.count(1)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{os.getpid()}-{next(_names)}"
 
 
 def official_config(path: Path, remote_port: int, *, stdio_forbidden: list[str]) -> Path:
@@ -219,21 +212,17 @@ async def launch_agent(procs: ProcessManager, server: ServerUnderTest, office: s
 # -- the lab ------------------------------------------------------------------------------------
 
 
-class Lab:
+class ComputerLab(Lab):
     """The official Server, the streamable toolbox, our Computer on the official config and an
     official Agent, started on first use and shared by the tests of this module (per worker)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.procs = ProcessManager(root)
-        self.server: ServerUnderTest | None = None
+        super().__init__(root)
         self.remote_port: int | None = None
         self.stack: OfficialStack | None = None
 
     async def official_server(self) -> ServerUnderTest:
-        if self.server is None or not self.server.proc.alive():
-            self.server = await start_server(self.procs, "official", name="official-server")
-        return self.server
+        return await self.kept("server", lambda: start_server(self.procs, "official", name="official-server"))
 
     async def remote(self) -> int:
         if self.remote_port is None:
@@ -257,19 +246,14 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    root = LAB_DIR / f"{os.getpid()}-{next(_names)}"
-    root.mkdir(parents=True)
-    current = Lab(root)
-    try:
+def lab() -> Iterator[ComputerLab]:
+    with open_lab(ComputerLab, __file__, group="computer-official-lab") as current:
         yield current
-    finally:
-        current.procs.stop_all()
 
 
 @pytest.fixture
 async def stack(
-    lab: Lab, procs: ProcessManager, tmp_path: Path, official_py: Path
+    lab: ComputerLab, procs: ProcessManager, tmp_path: Path, official_py: Path
 ) -> AsyncIterator[OfficialStack]:
     yield await lab.official_stack(procs, tmp_path)
 
@@ -277,7 +261,7 @@ async def stack(
 # -- 1. the official config, end to end -----------------------------------------------------------
 
 
-async def test_official_config_is_accepted_by_both(stack: OfficialStack, lab: Lab) -> None:
+async def test_official_config_is_accepted_by_both(stack: OfficialStack, lab: ComputerLab) -> None:
     """The very file our Computer runs is valid for the official models, unchanged."""
     parsed = await official_parse(lab.root / "mcp.json", lab.root / "home-check")
     assert parsed["servers"] == {"toolbox": "StdioServerConfig", "remote": "StreamableHttpServerConfig"}
@@ -364,7 +348,7 @@ async def test_cancel(stack: OfficialStack) -> None:
 
 
 async def test_crashed_server_restarts_and_agent_sees_tools_again(
-    lab: Lab, procs: ProcessManager, tmp_path: Path, official_py: Path
+    lab: ComputerLab, procs: ProcessManager, tmp_path: Path, official_py: Path
 ) -> None:
     server = await lab.official_server()
     config = official_config(tmp_path / "mcp.json", await lab.remote(), stdio_forbidden=["fail"])
@@ -417,7 +401,7 @@ async def test_crashed_server_restarts_and_agent_sees_tools_again(
 
 
 async def test_mcp_v1_servers_over_stdio_and_streamable_http(
-    lab: Lab, procs: ProcessManager, tmp_path: Path, official_py: Path
+    lab: ComputerLab, procs: ProcessManager, tmp_path: Path, official_py: Path
 ) -> None:
     server = await lab.official_server()
     lab.procs.share_logs_with(procs)

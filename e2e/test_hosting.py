@@ -8,9 +8,6 @@ client uses the Engine.IO path ``/smcp-app/socket.io`` and the FastAPI app's own
 
 from __future__ import annotations
 
-import itertools
-import os
-import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,22 +15,19 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.harness import ProcessManager, repo_root, write_mcp_json
+from e2e.harness import ProcessManager
+from e2e.harness.lab import open_lab
 from e2e.harness.matrix import (
     COMBOS,
     Combo,
-    ComputerUnderTest,
     Kind,
-    RoleUnavailable,
     ServerUnderTest,
-    matrix_servers,
-    missing_roles,
-    start_computer,
     start_hosted_server,
 )
 from e2e.test_matrix import (
+    MatrixLab,
     Stack,
-    make_skill_home,
+    Stacks,
     scenario_get_tools,
     scenario_join_rules,
     scenario_list_room,
@@ -47,77 +41,36 @@ HOSTINGS = ("uvicorn", "hypercorn", "fastapi-mount")
 OUR_SERVER_COMBOS = [c for c in COMBOS if c.server == "ours"]
 
 
-class HostingLab:
-    """One hosted server per hosting and one Computer per (hosting, Computer kind)."""
+class HostingLab(MatrixLab):
+    """One hosted server per hosting (the ``where`` of :class:`MatrixLab`) and one Computer per
+    (hosting, Computer kind)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.procs = ProcessManager(root)
-        self.servers: dict[str, ServerUnderTest] = {}
-        self.computers: dict[tuple[str, Kind], ComputerUnderTest] = {}
-        self.config = write_mcp_json(root / "mcp.json", matrix_servers())
-        self._ids = itertools.count(1)
+    async def start_server(self, where: Any, name: str) -> ServerUnderTest:
+        return await start_hosted_server(self.procs, where, name=name)
 
-    async def server(self, hosting: str) -> ServerUnderTest:
-        current = self.servers.get(hosting)
-        if current is None or not current.proc.alive():
-            label = f"server-{hosting}-{next(self._ids)}"
-            self.servers[hosting] = await start_hosted_server(self.procs, hosting, name=label)
-        return self.servers[hosting]
-
-    async def computer(self, hosting: str, kind: Kind) -> ComputerUnderTest:
-        key = (hosting, kind)
-        current = self.computers.get(key)
-        if current is None or not current.proc.alive():
-            server = await self.server(hosting)
-            name = f"comp-{hosting}-{kind}-{next(self._ids)}"
-            self.computers[key] = await start_computer(
-                self.procs, kind, url=server.url, office=f"office-{hosting}-{kind}", name=name,
-                config=self.config, skill_home=make_skill_home(self.root / f"skills-{name}"),
-                socketio_path=server.socketio_path, proc_name=f"{kind}-computer-{name}",
-            )  # fmt: skip
-        return self.computers[key]
+    def landing_root(self, where: str, kind: Kind) -> Path | None:
+        return None
 
 
 @pytest.fixture(scope="module")
 def hosting_lab() -> Iterator[HostingLab]:
-    root = repo_root() / "target" / "e2e" / "matrix-lab" / f"{Path(__file__).stem}-{os.getpid()}"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    lab = HostingLab(root)
-    try:
-        yield lab
-    finally:
-        lab.procs.stop_all()
+    with open_lab(HostingLab, __file__) as current:
+        yield current
 
 
 @pytest.fixture
 async def hosted_stack(
     hosting_lab: HostingLab, procs: ProcessManager, tmp_path: Path
 ) -> AsyncIterator[Callable[..., Any]]:
-    stacks: list[Stack] = []
+    stacks = Stacks(hosting_lab, procs, tmp_path)
 
     async def make(hosting: str, combo: Combo, *, computer: bool = True) -> Stack:
-        missing = missing_roles(combo)
-        if missing:
-            pytest.xfail("not implemented yet: " + "; ".join(missing))
-        try:
-            server = await hosting_lab.server(hosting)
-            comp = await hosting_lab.computer(hosting, combo.computer) if computer else None
-        except RoleUnavailable as exc:
-            pytest.xfail(f"not implemented yet: {exc}")
-        finally:
-            hosting_lab.procs.share_logs_with(procs)
-        office = comp.office if comp is not None else f"office-{hosting}-none-{len(stacks)}"
-        stack = Stack(combo, procs, server, comp, office, tmp_path)
-        stacks.append(stack)
-        return stack
+        return await stacks.make(hosting, combo, computer=computer)
 
     try:
         yield make
     finally:
-        for stack in stacks:
-            await stack.close()
+        await stacks.close()
 
 
 hostings = pytest.mark.parametrize("hosting", HOSTINGS)

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import json
-import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -32,6 +30,7 @@ import httpx
 import pytest
 
 from e2e.harness import ProcessManager, repo_root, write_mcp_json
+from e2e.harness.lab import Lab, open_lab, unique
 from e2e.harness.matrix import (
     COMBOS,
     AgentUnderTest,
@@ -50,7 +49,6 @@ from e2e.harness.matrix import (
 
 pytestmark = [pytest.mark.anyio, pytest.mark.official]
 
-LAB_DIR = repo_root() / "target" / "e2e" / "matrix-lab"
 SKILL_MD_BODY = "# Demo\nUse it well.\n"
 BIG_SKILL_FILE = ("0123456789abcdef" * 4096).encode()  # 64 KiB: over the 32 KiB inline budget
 TOOL_FAILED = "工具调用失败 / Tool call failed"  # the official Agent's text for every local failure
@@ -62,12 +60,6 @@ EXPECTED_TOOLS = {
     "toolbox__echo", "toolbox__slow_echo", "toolbox__fail", "toolbox__big_text", "toolbox__image",
     "toolbox__plus", "toolbox__grow", "toolbox__open_window", "toolbox__whoami", "toolbox__tagged",
 }  # fmt: skip
-
-_names = itertools.count(1)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{os.getpid()}-{next(_names)}"
 
 
 def make_skill_home(root: Path) -> Path:
@@ -84,49 +76,45 @@ def make_skill_home(root: Path) -> Path:
 # -- the lab: shared servers and Computers ------------------------------------------------------
 
 
-class Lab:
-    """Servers and Computers shared by the tests of one module (started on first use)."""
+class MatrixLab(Lab):
+    """One server per kind (``where``) and one Computer per (``where``, Computer kind), each
+    Computer in its own office; ``test_hosting.HostingLab`` swaps the servers."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.procs = ProcessManager(root)
-        self.servers: dict[Kind, ServerUnderTest] = {}
-        self.computers: dict[tuple[Kind, Kind], ComputerUnderTest] = {}
+        super().__init__(root)
         self.config = write_mcp_json(root / "mcp.json", matrix_servers())
-        self._restarts = itertools.count(1)
 
-    async def server(self, kind: Kind) -> ServerUnderTest:
-        current = self.servers.get(kind)
-        if current is None or not current.proc.alive():
-            label = f"{kind}-server-{next(self._restarts)}"
-            self.servers[kind] = await start_server(self.procs, kind, name=label)
-        return self.servers[kind]
+    async def start_server(self, where: Any, name: str) -> ServerUnderTest:
+        return await start_server(self.procs, where, name=name)
 
-    async def computer(self, server: Kind, kind: Kind) -> ComputerUnderTest:
-        """The shared Computer of ``kind`` on the ``server`` kind's server, in its own office."""
-        key = (server, kind)
-        current = self.computers.get(key)
-        if current is None or not current.proc.alive():
-            srv = await self.server(server)
-            name = f"comp-{kind}-{next(self._restarts)}"
-            self.computers[key] = await start_computer(
-                self.procs, kind, url=srv.url, office=f"office-{server}-{kind}", name=name,
-                config=self.config, landing_root=self.root / f"landing-{server}-{kind}",
-                skill_home=make_skill_home(self.root / f"skills-{name}"), proc_name=f"{kind}-computer-{name}",
+    def landing_root(self, where: str, kind: Kind) -> Path | None:
+        return self.root / f"landing-{where}-{kind}"
+
+    async def server(self, where: Any) -> ServerUnderTest:
+        return await self.kept(
+            ("server", where), lambda: self.start_server(where, f"{where}-server-{self.next_id()}")
+        )
+
+    async def computer(self, where: Any, kind: Kind) -> ComputerUnderTest:
+        """The shared Computer of ``kind`` on the ``where`` server, in its own office."""
+
+        async def start() -> ComputerUnderTest:
+            server = await self.server(where)
+            name = f"comp-{where}-{kind}-{self.next_id()}"
+            return await start_computer(
+                self.procs, kind, url=server.url, office=f"office-{where}-{kind}", name=name,
+                config=self.config, landing_root=self.landing_root(where, kind),
+                skill_home=make_skill_home(self.root / f"skills-{name}"), socketio_path=server.socketio_path,
+                proc_name=f"{kind}-computer-{name}",
             )  # fmt: skip
-        return self.computers[key]
+
+        return await self.kept(("computer", where, kind), start)
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    # one folder per lab instance: pytest may set the lab up again while reordering params
-    root = LAB_DIR / f"{Path(__file__).stem}-{os.getpid()}-{next(_names)}"
-    root.mkdir(parents=True)
-    lab = Lab(root)
-    try:
-        yield lab
-    finally:
-        lab.procs.stop_all()
+def lab() -> Iterator[MatrixLab]:
+    with open_lab(MatrixLab, __file__) as current:
+        yield current
 
 
 # -- per-test stack -----------------------------------------------------------------------------
@@ -142,7 +130,7 @@ class Stack:
     computer: ComputerUnderTest | None
     office: str
     tmp: Path
-    lab: Lab | None = None
+    lab: MatrixLab | None = None
     cell: Cell | None = None
     agents: list[AgentUnderTest] = field(default_factory=list)
 
@@ -256,7 +244,7 @@ def combo(request: pytest.FixtureRequest) -> Combo:
 
 
 @pytest.fixture(scope="module")
-def cell(lab: Lab, combo: Combo) -> Iterator[Cell]:
+def cell(lab: MatrixLab, combo: Combo) -> Iterator[Cell]:
     current = Cell(combo)
     try:
         yield current
@@ -264,32 +252,48 @@ def cell(lab: Lab, combo: Combo) -> Iterator[Cell]:
         current.close()
 
 
-@pytest.fixture
-async def stack_factory(
-    lab: Lab, cell: Cell, procs: ProcessManager, tmp_path: Path
-) -> AsyncIterator[Callable[..., Any]]:
-    stacks: list[Stack] = []
+class Stacks:
+    """The Stacks one test builds on a lab; :meth:`close` stops their Agents."""
 
-    async def make(combo: Combo, *, computer: str = "shared") -> Stack:
-        """``computer``: ``"shared"`` (the lab's), ``"none"`` or ``"own"`` (call ``own_computer``)."""
+    def __init__(self, lab: MatrixLab, procs: ProcessManager, tmp: Path, cell: Cell | None = None) -> None:
+        self.lab, self.procs, self.tmp, self.cell = lab, procs, tmp, cell
+        self.made: list[Stack] = []
+
+    async def make(self, where: Any, combo: Combo, *, computer: bool) -> Stack:
+        """A Stack on the lab's ``where`` server with, if ``computer``, the lab's Computer of the
+        combo's kind; an expected failure when a role of ours is missing."""
         require(combo)
         try:
-            server = await lab.server(combo.server)
-            comp = await lab.computer(combo.server, combo.computer) if computer == "shared" else None
+            server = await self.lab.server(where)
+            comp = await self.lab.computer(where, combo.computer) if computer else None
         except RoleUnavailable as exc:
             pytest.xfail(f"not implemented yet: {exc}")
         finally:
-            lab.procs.share_logs_with(procs)
+            self.lab.procs.share_logs_with(self.procs)
         office = comp.office if comp is not None else unique("office")
-        stack = Stack(combo, procs, server, comp, office, tmp_path, lab, cell)
-        stacks.append(stack)
+        stack = Stack(combo, self.procs, server, comp, office, self.tmp, self.lab, self.cell)
+        self.made.append(stack)
         return stack
+
+    async def close(self) -> None:
+        for stack in self.made:
+            await stack.close()
+
+
+@pytest.fixture
+async def stack_factory(
+    lab: MatrixLab, cell: Cell, procs: ProcessManager, tmp_path: Path
+) -> AsyncIterator[Callable[..., Any]]:
+    stacks = Stacks(lab, procs, tmp_path, cell)
+
+    async def make(combo: Combo, *, computer: str = "shared") -> Stack:
+        """``computer``: ``"shared"`` (the lab's), ``"none"`` or ``"own"`` (call ``own_computer``)."""
+        return await stacks.make(combo.server, combo, computer=computer == "shared")
 
     try:
         yield make
     finally:
-        for stack in stacks:
-            await stack.close()
+        await stacks.close()
 
 
 # -- answer helpers -------------------------------------------------------------------------------
