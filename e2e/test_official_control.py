@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
-import anyio
 import httpx
 import pytest
 
@@ -32,19 +29,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.official]
 OFFICE = "control-office"
 COMPUTER = "control-computer"
 AGENT = "control-agent"
-
-
-async def wait_for_notifications(
-    agent: OfficialAgent, wanted: int, timeout: float = 20.0
-) -> list[dict[str, Any]]:
-    """Collect agent notifications until at least ``wanted`` entries arrived (bounded)."""
-    seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while len(seen) < wanted and time.monotonic() < deadline:
-        seen += await agent.call("notifications")
-        if len(seen) < wanted:
-            await anyio.sleep(0.2)
-    return seen
 
 
 @pytest.fixture
@@ -103,7 +87,7 @@ async def test_official_stack_with_mcp2_toolbox(
     await start_official_computer(procs, url=official_server, office=OFFICE, name=COMPUTER, config=config)
 
     # the agent saw the Computer enter, and the SDK re-fetched its tools on its own
-    notes = await wait_for_notifications(agent, 2)
+    notes = await agent.await_notifications(2)
     assert {"event": "notify:enter_office", "data": {"office_id": OFFICE, "computer": COMPUTER}} in notes
     received = [n for n in notes if n["event"] == "tools_received"]
     assert received and received[0]["computer"] == COMPUTER

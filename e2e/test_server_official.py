@@ -12,7 +12,6 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
@@ -40,16 +39,6 @@ async def start_our_server(procs: ProcessManager, *extra: str, name: str = "smcp
     proc = await procs.astart(name, argv, timeout=30)
     assert proc.port
     return f"http://127.0.0.1:{proc.port}"
-
-
-async def notifications(agent: OfficialAgent, wanted: int, timeout: float = 20.0) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while len(seen) < wanted and time.monotonic() < deadline:
-        seen += await agent.call("notifications")
-        if len(seen) < wanted:
-            await anyio.sleep(0.2)
-    return seen
 
 
 async def test_version_gate_bodies(procs: ProcessManager) -> None:
@@ -95,7 +84,7 @@ async def test_official_agent_and_computer_through_our_server(
     )
     await start_official_computer(procs, url=url, office=OFFICE, name=COMPUTER, config=config)
 
-    notes = await notifications(agent, 2)
+    notes = await agent.await_notifications(2)
     assert {"event": "notify:enter_office", "data": {"office_id": OFFICE, "computer": COMPUTER}} in notes
     received = [n for n in notes if n["event"] == "tools_received"]
     assert received and "toolbox__echo" in received[0]["tools"]

@@ -225,6 +225,17 @@ class OfficialAgent:
             raise AgentCommandError(cmd, answer["error"])
         return answer["result"]
 
+    async def await_notifications(self, wanted: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Drain ``notifications`` until at least ``wanted`` entries arrived or ``timeout`` passed;
+        returns what arrived (possibly fewer)."""
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(seen) < wanted and time.monotonic() < deadline:
+            seen += await self.call("notifications")
+            if len(seen) < wanted:
+                await anyio.sleep(0.2)
+        return seen
+
     async def quit(self, timeout: float = 15.0) -> None:
         """Ask the driver to disconnect and exit; wait (bounded) for the process to end."""
         if self.proc.alive():
