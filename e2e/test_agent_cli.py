@@ -16,9 +16,7 @@ from e2e.harness import (
     ProcessManager,
     start_official_computer,
     start_official_server,
-    stdio_server_entry,
-    toolbox_path,
-    write_mcp_json,
+    toolbox_config,
 )
 
 pytestmark = [pytest.mark.anyio, pytest.mark.official]
@@ -59,9 +57,7 @@ async def stack(
         argv = [script, "--host", "127.0.0.1", "--port", "0", "--token", TOKEN]
         server = await procs.astart("smcp-server", argv, ready=r"LISTENING (\d+)", timeout=60)
     url = f"http://127.0.0.1:{server.port}"
-    config = write_mcp_json(
-        tmp_path / "mcp.json", {"toolbox": stdio_server_entry(sys.executable, [str(toolbox_path()), "stdio"])}
-    )
+    config = toolbox_config(tmp_path / "mcp.json")
     await start_official_computer(procs, url=url, office="o1", name="c1", config=config)
     return url
 
@@ -125,10 +121,7 @@ async def test_cli_watch_prints_notifications(procs: ProcessManager, stack: str)
         procs, "caller", [*cli(), "--url", stack, "--office", "o2", "computers"]
     )  # another office: proves the watcher is not disturbed by strangers
     assert code == 0, log
-    config = write_mcp_json(
-        procs.log_dir / "mcp2.json",
-        {"toolbox": stdio_server_entry(sys.executable, [str(toolbox_path()), "stdio"])},
-    )
+    config = toolbox_config(procs.log_dir / "mcp2.json")
     await start_official_computer(procs, url=stack, office="o1", name="c2", config=config)
     await watcher.await_line(r'"notify:enter_office".*"c2"', 30)
     watcher.stop()

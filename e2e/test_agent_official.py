@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,9 +21,7 @@ from e2e.harness import (
     ProcessManager,
     start_official_computer,
     start_official_server,
-    stdio_server_entry,
-    toolbox_path,
-    write_mcp_json,
+    toolbox_config,
 )
 from smcp.agent import (
     Agent,
@@ -57,10 +54,7 @@ async def start_stack(
 ) -> tuple[str, Any]:
     server = await start_official_server(procs)
     url = f"http://127.0.0.1:{server.port}"
-    args = [str(toolbox_path()), "stdio"]
-    if page_size:
-        args += ["--page-size", str(page_size)]
-    config = write_mcp_json(tmp_path / "mcp.json", {"toolbox": stdio_server_entry(sys.executable, args)})
+    config = toolbox_config(tmp_path / "mcp.json", *(["--page-size", str(page_size)] if page_size else []))
     skill_home = make_skill_home(tmp_path / "skills")
     await start_official_computer(
         procs,

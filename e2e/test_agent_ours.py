@@ -23,9 +23,7 @@ from e2e.harness import (
     ManagedProcess,
     ProcessManager,
     start_official_computer,
-    stdio_server_entry,
-    toolbox_path,
-    write_mcp_json,
+    toolbox_config,
 )
 from smcp.agent import AsyncAgent, JoinRefusedError, ProtocolVersionError
 from smcp.core.errors import NotFoundError
@@ -74,9 +72,7 @@ async def in_process_server(port: int = 0, **settings: Any) -> AsyncIterator[str
 
 
 async def start_computer(procs: ProcessManager, tmp_path: Path, url: str) -> None:
-    config = write_mcp_json(
-        tmp_path / "mcp.json", {"toolbox": stdio_server_entry(sys.executable, [str(toolbox_path()), "stdio"])}
-    )
+    config = toolbox_config(tmp_path / "mcp.json")
     await start_official_computer(
         procs, url=url, office="o1", name="c1", config=config, landing_root=tmp_path / "landing"
     )

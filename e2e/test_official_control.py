@@ -8,7 +8,6 @@ uses it to compare our implementation with the official one. Nothing of ours run
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from e2e.harness import (
     start_official_computer,
     start_official_server,
     stdio_server_entry,
+    toolbox_config,
     toolbox_path,
     write_mcp_json,
 )
@@ -76,14 +76,7 @@ async def test_official_stack_with_mcp2_toolbox(
     assert connected["connected"] is True
     assert (await agent.call("join"))["ack"] == [True, None]
 
-    config = write_mcp_json(
-        tmp_path / "mcp.json",
-        {
-            "toolbox": stdio_server_entry(
-                sys.executable, [str(toolbox_path()), "stdio"], env={"SMCP_TOOLBOX_TAG": "tag-from-env"}
-            )
-        },
-    )
+    config = toolbox_config(tmp_path / "mcp.json", env={"SMCP_TOOLBOX_TAG": "tag-from-env"})
     await start_official_computer(procs, url=official_server, office=OFFICE, name=COMPUTER, config=config)
 
     # the agent saw the Computer enter, and the SDK re-fetched its tools on its own

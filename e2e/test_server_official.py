@@ -22,9 +22,7 @@ from e2e.harness import (
     OfficialAgent,
     ProcessManager,
     start_official_computer,
-    stdio_server_entry,
-    toolbox_path,
-    write_mcp_json,
+    toolbox_config,
 )
 
 pytestmark = [pytest.mark.anyio]
@@ -78,10 +76,7 @@ async def test_official_agent_and_computer_through_our_server(
     agent = await OfficialAgent.start(procs, url=url, office=OFFICE, name=AGENT, token=DEFAULT_TOKEN)
     assert (await agent.call("connect"))["connected"] is True
     assert (await agent.call("join"))["ack"] == [True, None]
-    config = write_mcp_json(
-        tmp_path / "mcp.json",
-        {"toolbox": stdio_server_entry(sys.executable, [str(toolbox_path()), "stdio"])},
-    )
+    config = toolbox_config(tmp_path / "mcp.json")
     await start_official_computer(procs, url=url, office=OFFICE, name=COMPUTER, config=config)
 
     notes = await agent.await_notifications(2)
@@ -159,10 +154,7 @@ async def test_grace_lets_the_official_computer_timeout_result_through_and_disco
     ack = (await second.call("join"))["ack"]
     assert ack[0] is False
     assert "already has an agent" in ack[1]
-    config = write_mcp_json(
-        tmp_path / "mcp.json",
-        {"toolbox": stdio_server_entry(sys.executable, [str(toolbox_path()), "stdio"])},
-    )
+    config = toolbox_config(tmp_path / "mcp.json")
     computer = await start_official_computer(procs, url=url, office=OFFICE, name=COMPUTER, config=config)
 
     # The official Agent's own wait is exactly `timeout`, so use a raw call that waits longer: the

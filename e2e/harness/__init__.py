@@ -14,6 +14,7 @@ See ``e2e/README.md``.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .official import (
@@ -44,6 +45,13 @@ def toolbox_path(name: str = "toolbox") -> Path:
     return MCP_SERVERS_DIR / f"{name}.py"
 
 
+def toolbox_config(path: Path, *toolbox_args: str, env: dict[str, str] | None = None) -> Path:
+    """Write an ``mcp.json`` with one server, ``toolbox``: ``toolbox.py stdio *toolbox_args`` run
+    by this interpreter (``env``: its environment); return the path."""
+    entry = stdio_server_entry(sys.executable, [str(toolbox_path()), "stdio", *toolbox_args], env=env)
+    return write_mcp_json(path, {"toolbox": entry})
+
+
 __all__ = [
     "DEFAULT_TOKEN",
     "MCP_SERVERS_DIR",
@@ -65,6 +73,7 @@ __all__ = [
     "start_official_server",
     "stdio_server_entry",
     "tail",
+    "toolbox_config",
     "toolbox_path",
     "write_mcp_json",
 ]
