@@ -6,17 +6,26 @@ re-check each use, then widen ``TESTED_SOCKETIO``.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
+import types
 from importlib.metadata import version
 from typing import Any
 
 import pytest
 import socketio
 from smcp_server_testkit import running
-from socketio import packet
+from socketio import base_server, packet
 
 from smcp.server.core import ServerSettings
-from smcp.server.core._socketio_internals import TESTED_SOCKETIO, packet_class
+from smcp.server.core._socketio_internals import (
+    TESTED_ENGINEIO,
+    TESTED_SOCKETIO,
+    _timer_poll_class,
+    packet_class,
+    use_timer_poll,
+)
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -30,6 +39,81 @@ def test_installed_python_socketio_is_in_the_tested_range() -> None:
         f"python-socketio {version('python-socketio')} is outside the tested range {TESTED_SOCKETIO}: "
         "re-check smcp/server/core/_socketio_internals.py and the private names used in _server.py"
     )
+
+
+def test_installed_python_engineio_is_in_the_tested_range() -> None:
+    installed = _version_tuple(version("python-engineio"))
+    low, high = TESTED_ENGINEIO
+    assert low <= installed < high, (
+        f"python-engineio {version('python-engineio')} is outside the tested range {TESTED_ENGINEIO}: "
+        "re-check use_timer_poll in smcp/server/core/_socketio_internals.py"
+    )
+
+
+def test_engineio_socket_still_takes_packets_through_poll() -> None:
+    from engineio import async_socket, base_socket
+
+    assert inspect.iscoroutinefunction(async_socket.AsyncSocket.poll)
+    assert "self.poll()" in inspect.getsource(async_socket.AsyncSocket._websocket_handler)
+    assert "self.poll()" in inspect.getsource(async_socket.AsyncSocket.handle_get_request)
+    assert "self.queue = self.server.create_queue()" in inspect.getsource(base_socket.BaseSocket)
+    assert "self.eio.on('connect', self._handle_eio_connect)" in inspect.getsource(base_server.BaseServer)
+
+
+def _poll_socket(cls: type[Any]) -> Any:
+    sock = object.__new__(cls)
+    sock.queue = asyncio.Queue()
+    sock.server = types.SimpleNamespace(ping_interval=5.0, ping_timeout=0.0)
+    return sock
+
+
+async def _poll_script(sock: Any) -> list[Any]:
+    from engineio.exceptions import QueueEmpty
+
+    seen: list[Any] = []
+    for item in ("a", "b", None, "c"):
+        sock.queue.put_nowait(item)
+    seen += [await sock.poll(), await sock.poll(), await sock.poll()]
+    waiter = asyncio.ensure_future(sock.poll())
+    await asyncio.sleep(0)
+    sock.queue.put_nowait("d")
+    seen.append(await waiter)
+    waiter = asyncio.ensure_future(sock.poll())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    try:
+        await waiter
+    except QueueEmpty:
+        seen.append("QueueEmpty after cancel")
+    sock.server.ping_interval = 0.01
+    try:
+        await sock.poll()
+    except QueueEmpty:
+        seen.append("QueueEmpty after timeout")
+    seen.append(sock.queue.empty())
+    return seen
+
+
+@pytest.mark.anyio
+async def test_timer_poll_behaves_like_engineio_poll() -> None:
+    from engineio import async_socket
+
+    ours = await _poll_script(_poll_socket(_timer_poll_class(async_socket.AsyncSocket)))
+    theirs = await _poll_script(_poll_socket(async_socket.AsyncSocket))
+    assert ours == theirs
+    assert ours[:4] == [["a", "b"], ["c"], [], ["d"]]
+    assert ours[4:] == ["QueueEmpty after cancel", "QueueEmpty after timeout", True]
+
+
+@pytest.mark.anyio
+async def test_every_connection_uses_the_timer_poll() -> None:
+    async with running(ServerSettings()) as h:
+        await h.agent()
+        await h.computer()
+        sockets = list(h.server.sio.eio.sockets.values())
+        assert len(sockets) == 2
+        assert all(type(s).__name__ == "SMCPSocket" for s in sockets)
+    use_timer_poll(types.SimpleNamespace(sockets={}), "gone")
 
 
 def test_packet_internals_still_exist() -> None:

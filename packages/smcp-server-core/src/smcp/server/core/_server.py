@@ -26,7 +26,7 @@ from smcp.server.core._json import fast_json
 from smcp.server.core._metrics import ServerMetrics
 from smcp.server.core._registry import JoinRejected, MemoryRegistry, Registry, Session
 from smcp.server.core._settings import ServerSettings
-from smcp.server.core._socketio_internals import packet_class
+from smcp.server.core._socketio_internals import packet_class, use_timer_poll
 
 if TYPE_CHECKING:
     import socketio
@@ -636,6 +636,10 @@ def _server_class() -> type[Any]:
                 super().__init__(**kwargs)
                 self._smcp_oversized = on_oversized
                 self._smcp_limit = limit
+
+            async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
+                use_timer_poll(self.eio, eio_sid)
+                return await super()._handle_eio_connect(eio_sid, environ)
 
             async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
                 if len(data) > self._smcp_limit and eio_sid not in self._binary_packet:
