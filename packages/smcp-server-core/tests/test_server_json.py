@@ -34,6 +34,11 @@ def test_roundtrip_matches_stdlib(value: Any) -> None:
 def test_loads_falls_back_for_what_orjson_refuses() -> None:
     shim = fast_json()
     assert shim.loads("123456789012345678901234567890") == 123456789012345678901234567890
+    assert shim.loads("[-9223372036854775809]") == [-9223372036854775809]
+    assert shim.loads(b'{"n": 18446744073709551616}') == {"n": 18446744073709551616}
+    assert shim.loads('{"id": "1234567890123456789", "n": 1}') == {"id": "1234567890123456789", "n": 1}
+    assert shim.loads('["\u0663\u0663", "é✓", 123456789012345678]') == ["٣٣", "é✓", 123456789012345678]
+    assert shim.loads('"\ud800"') == "\ud800"  # a lone surrogate: orjson refuses, the stdlib reads it
     with pytest.raises(ValueError):
         shim.loads("{not json")
 
