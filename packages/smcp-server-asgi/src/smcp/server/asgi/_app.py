@@ -10,6 +10,8 @@ from smcp.server.asgi._prometheus import render_prometheus
 from smcp.server.core import VersionGate
 
 if TYPE_CHECKING:
+    import asyncio
+
     from smcp.server.core import AuthProvider, OfficeAuthorizer, ServerSettings, SMCPServer
 
 __all__ = ["SMCPApp", "create_app", "mount"]
@@ -46,6 +48,8 @@ class SMCPApp:
         engineio_app = socketio.ASGIApp(server.sio, socketio_path=None)
         self._gate = VersionGate(engineio_app, self.path, on_reject=self._count_rejection)
         self._started = False
+        self._open_websockets = 0
+        self._websockets_gone: asyncio.Event | None = None
 
     def _count_rejection(self) -> None:
         self.server.metrics.version_rejections_total += 1
@@ -55,8 +59,21 @@ class SMCPApp:
         self._started = True
 
     async def shutdown(self) -> None:
-        """Answer in-flight requests with an error and disconnect every client."""
+        """Answer in-flight requests with an error and disconnect every client.
+
+        Then waits (at most 1 s) for the WebSocket connections to finish their close handshake,
+        so that the host's own shutdown does not close them a second time: uvicorn's
+        ``websockets`` implementation raises when asked to close a connection the client is
+        already closing.
+        """
         await self.server.shutdown()
+        if self._open_websockets:
+            import asyncio
+            import contextlib
+
+            self._websockets_gone = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._websockets_gone.wait(), 1.0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -71,7 +88,16 @@ class SMCPApp:
             if path != scope.get("path"):
                 scope = dict(scope)
                 scope["path"] = path
-            await self._gate(scope, receive, send)
+            if kind != "websocket":
+                await self._gate(scope, receive, send)
+                return
+            self._open_websockets += 1
+            try:
+                await self._gate(scope, receive, send)
+            finally:
+                self._open_websockets -= 1
+                if not self._open_websockets and self._websockets_gone is not None:
+                    self._websockets_gone.set()
         elif kind == "http" and self.http_endpoints and path in _ENDPOINTS:
             await _ENDPOINTS[path](self, scope, receive, send)
         elif self.other_asgi_app is not None:
