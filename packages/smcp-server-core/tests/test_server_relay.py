@@ -308,3 +308,35 @@ async def test_oversized_messages_fail_alone_and_connections_stay_up() -> None:
         ok = await agent.call("client:tool_call", tool())
         assert ok[0]["ok"] is True
         assert h.server.metrics.calls[("client:tool_call", "too_large")] == 1
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_shutdown_answers_in_flight_calls_and_clients_come_back(transport: str) -> None:
+    """A server going down for a restart: callers get an answer, clients reconnect instead of giving up."""
+    import socketio
+    from smcp_server_testkit import NS, TOKEN
+
+    async def never_answers(event: str, data: Any) -> Any:
+        await asyncio.sleep(60)
+
+    async with running() as smcp:
+        await smcp.computer(handler=never_answers)
+        agent = await smcp.agent()
+        client = socketio.AsyncClient(reconnection=True, reconnection_delay=30)
+        reasons: list[Any] = []
+        client.on("disconnect", lambda reason=None: reasons.append(reason), namespace=NS)
+        await client.connect(
+            f"{smcp.url}?a2c_version=0.4.0", auth={"token": TOKEN}, namespaces=[NS], transports=[transport]
+        )
+        try:
+            call = asyncio.create_task(agent.call("client:tool_call", tool(), timeout=10))
+            await asyncio.sleep(0.3)
+            async with asyncio.timeout(10):
+                await smcp.server.shutdown()
+                (answer,) = await call
+                while not reasons:
+                    await asyncio.sleep(0.02)
+            assert answer["code"] == 503  # "shutting down; reconnect and retry"
+            assert reasons[0] != client.reason.SERVER_DISCONNECT  # a transport failure: the client retries
+        finally:
+            await client.shutdown()

@@ -26,7 +26,7 @@ from smcp.server.core._json import fast_json
 from smcp.server.core._metrics import ServerMetrics
 from smcp.server.core._registry import JoinRejected, MemoryRegistry, Registry, Session
 from smcp.server.core._settings import ServerSettings
-from smcp.server.core._socketio_internals import packet_class, use_timer_poll
+from smcp.server.core._socketio_internals import drop_connections, packet_class, use_timer_poll
 
 if TYPE_CHECKING:
     import socketio
@@ -583,9 +583,11 @@ class SMCPServer:
         return self._closing
 
     async def shutdown(self, *, disconnect: bool = True) -> None:
-        """Stop accepting work, answer every in-flight request with an error, then disconnect all.
+        """Stop accepting work, answer every in-flight request with an error, then drop every connection.
 
-        Waits at most ``settings.shutdown_timeout`` seconds for the answers to be sent.
+        Waits at most ``settings.shutdown_timeout`` seconds for the answers to be sent. Connections are
+        dropped as a transport failure, not ended with a Socket.IO disconnect, so clients reconnect
+        (to this server once it is back, or to another node) instead of giving up.
         """
         self._closing = True
         for futures in list(self._pending.values()):
@@ -601,12 +603,10 @@ class SMCPServer:
         # Let the handlers that just returned send their acks.
         await asyncio.sleep(0.05)
         if disconnect:
-            rooms = self.sio.manager.rooms.get(NAMESPACE, {})
-            for sid in list(rooms.get(None, {})):
-                try:
-                    await asyncio.wait_for(self.sio.disconnect(sid, namespace=NAMESPACE), 1.0)
-                except Exception:
-                    log.debug("disconnect during shutdown failed", extra={"sid": sid}, exc_info=True)
+            try:
+                await asyncio.wait_for(drop_connections(self.sio.eio), 2.0)
+            except Exception:
+                log.debug("dropping the connections at shutdown failed", exc_info=True)
 
 
 class _TooLarge:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["TESTED_ENGINEIO", "TESTED_SOCKETIO", "packet_class", "use_timer_poll"]
+__all__ = ["TESTED_ENGINEIO", "TESTED_SOCKETIO", "drop_connections", "packet_class", "use_timer_poll"]
 
 # Versions the internals below were checked against: [low, high).
 TESTED_SOCKETIO = ((5, 13), (6, 0))
@@ -115,3 +115,23 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
             return packets
 
     return SMCPSocket
+
+
+async def drop_connections(eio_server: Any) -> None:
+    """Close every Engine.IO connection as a transport failure, so that clients reconnect.
+
+    A Socket.IO DISCONNECT or an Engine.IO CLOSE packet tells python-socketio (and JS) clients the
+    server ended the session on purpose, and they do not reconnect. Each socket is closed with
+    ``abort=True`` (no CLOSE packet; the server still runs its disconnect handlers) and woken with
+    the ``None`` that ends its WebSocket writer or its pending long-poll; the session is forgotten, so
+    a later poll fails and the client reconnects.
+
+    Relies on: ``eio_server.sockets``, ``AsyncSocket.close(wait=, abort=)`` and the socket's
+    ``queue`` whose ``None`` ends the connection.
+    """
+    for sid, socket in list(eio_server.sockets.items()):
+        try:
+            await socket.close(wait=False, abort=True)
+        finally:
+            socket.queue.put_nowait(None)
+            eio_server.sockets.pop(sid, None)
