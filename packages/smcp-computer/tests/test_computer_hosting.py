@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,35 +17,6 @@ pytestmark = pytest.mark.anyio
 
 TOOLBOX = Path(__file__).resolve().parents[3] / "testing" / "mcp_servers" / "toolbox.py"
 FAST = Supervision(initial_delay=0.1, max_attempts=3, ping_interval=0)
-
-
-def _http_server(kind: str) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(TOOLBOX), kind, "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.match(r"LISTENING (\d+)", line)
-        assert match, f"toolbox {kind} did not start: {line!r}"
-        port = match.group(1)
-        yield f"http://127.0.0.1:{port}/mcp" if kind == "http" else f"http://127.0.0.1:{port}/sse"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def http_url() -> Iterator[str]:
-    yield from _http_server("http")
-
-
-@pytest.fixture(scope="module")
-def sse_url() -> Iterator[str]:
-    yield from _http_server("sse")
 
 
 def stdio_decl(**extra: Any) -> dict[str, Any]:

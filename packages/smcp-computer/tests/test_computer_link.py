@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -25,7 +26,27 @@ TOKEN = "link-secret"
 
 
 def _start(argv: list[str], **kwargs: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **kwargs)
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.DEVNULL)
+    return subprocess.Popen(argv, text=True, **kwargs)
+
+
+@contextlib.contextmanager
+def _child(argv: list[str], **kwargs: Any) -> Iterator[subprocess.Popen[str]]:
+    """A child process that is killed on the way out if the test did not stop it."""
+    proc = _start(argv, **kwargs)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+async def _terminate(proc: subprocess.Popen[str]) -> int:
+    """SIGTERM, then the exit status (bounded)."""
+    proc.send_signal(signal.SIGTERM)
+    return await asyncio.to_thread(proc.wait, 30)
 
 
 def _spawn_server(port: int = 0) -> tuple[subprocess.Popen[str], int]:
@@ -292,8 +313,7 @@ async def test_cli_run_ready_serves_and_stops_on_sigterm(server_url: str, tmp_pa
     env["XDG_DATA_HOME"] = str(tmp_path / "data")
     argv = [sys.executable, "-m", "smcp.computer.cli", "run", "--url", server_url, "--office", "cli-office"]
     argv += ["--name", "c1", "--config", str(config), "--no-repl", "--auto-apply"]
-    proc = _start(argv, env=env)
-    try:
+    with _child(argv, env=env) as proc:
         assert proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
         assert line.strip() == "READY"
@@ -302,12 +322,7 @@ async def test_cli_run_ready_serves_and_stops_on_sigterm(server_url: str, tmp_pa
                 "client:tool_call", tool_name="tb__add", params={"a": 1, "b": 2}, timeout=5
             )
             assert reply["content"][0]["text"] == "3"
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        assert await _terminate(proc) == 0
 
 
 @pytest.mark.parametrize(
@@ -346,10 +361,6 @@ async def test_cli_on_a_terminal_asks_before_a_call(server_url: str, tmp_path: P
     argv += ["--name", "c1", "--config", str(config), "--token", TOKEN]
     leader, follower = pty.openpty()
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
-    proc = subprocess.Popen(
-        argv, stdin=follower, stdout=follower, stderr=follower, env={**env, "TERM": "dumb"}
-    )
-    os.close(follower)
     screen = bytearray()
 
     async def read_until(needle: bytes) -> None:
@@ -359,7 +370,10 @@ async def test_cli_on_a_terminal_asks_before_a_call(server_url: str, tmp_path: P
                 raise AssertionError(f"terminal closed before {needle!r}: {screen[-2000:]!r}")
             screen.extend(chunk)
 
-    try:
+    tty = {"stdin": follower, "stdout": follower, "stderr": follower}
+    with _child(argv, env={**env, "TERM": "dumb"}, **tty) as proc, contextlib.ExitStack() as cleanup:
+        cleanup.callback(os.close, leader)
+        os.close(follower)
         async with asyncio.timeout(60):
             await read_until(b"READY")
             async with Agent(server_url, "tty-office") as agent:
@@ -374,11 +388,6 @@ async def test_cli_on_a_terminal_asks_before_a_call(server_url: str, tmp_path: P
                     assert reply["isError"] is expected, reply
             os.write(leader, b"quit\r")
             assert await asyncio.to_thread(proc.wait, 30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        os.close(leader)
 
 
 @pytest.mark.slow
@@ -394,8 +403,7 @@ async def test_embedded_example_serves_and_its_callback_decides(server_url: str)
         "--office",
         "embedded-office",
     ]
-    proc = _start([*argv, "--name", "c1"])
-    try:
+    with _child([*argv, "--name", "c1"]) as proc:
         assert proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
         assert line.startswith("SERVING embedded-office with 4 tools"), line
@@ -408,12 +416,7 @@ async def test_embedded_example_serves_and_its_callback_decides(server_url: str)
                 "client:tool_call", tool_name="desk__list_files", params={"folder": "."}, timeout=10
             )
             assert refused["isError"] is True
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        assert await _terminate(proc) == 0
 
 
 async def test_malformed_requests_get_an_error_answer(linked: ComputerLink) -> None:

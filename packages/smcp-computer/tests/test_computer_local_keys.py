@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -162,25 +159,6 @@ def test_oauth_key_is_accepted_with_a_warning() -> None:
     assert api.severity == "warning"
     assert "not supported" in api.message and "4006/4007" in api.message
     assert "only streamable" in by_path["servers.local.oauth"].message
-
-
-@pytest.fixture(scope="module")
-def http_url() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(TOOLBOX), "http", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.match(r"LISTENING (\d+)", line)
-        assert match, f"toolbox http did not start: {line!r}"
-        yield f"http://127.0.0.1:{match.group(1)}/mcp"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 async def test_oauth_never_reaches_the_wire(http_url: str, tmp_path: Path) -> None:
