@@ -81,16 +81,11 @@ def hook_sio_server() -> None:
     cls._send_packet = send_packet  # type: ignore[method-assign]
 
 
-class _WriteProxy:
+class _StreamProxy:
+    """Forwards everything to the wrapped MCP stream; subclasses mark the messages they see."""
+
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-
-    async def send(self, item: Any) -> None:
-        msg = getattr(item, "message", item)
-        msg = getattr(msg, "root", msg)
-        if getattr(msg, "method", None) == "tools/call":
-            mark("C.mcp_write")
-        await self._inner.send(item)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -102,10 +97,16 @@ class _WriteProxy:
         await self._inner.aclose()
 
 
-class _ReadProxy:
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
+class _WriteProxy(_StreamProxy):
+    async def send(self, item: Any) -> None:
+        msg = getattr(item, "message", item)
+        msg = getattr(msg, "root", msg)
+        if getattr(msg, "method", None) == "tools/call":
+            mark("C.mcp_write")
+        await self._inner.send(item)
 
+
+class _ReadProxy(_StreamProxy):
     def __aiter__(self) -> Any:
         return self
 
@@ -124,15 +125,6 @@ class _ReadProxy:
             import anyio
 
             raise anyio.EndOfStream from None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def __aenter__(self) -> Any:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._inner.aclose()
 
 
 def hook_computer() -> None:

@@ -32,21 +32,24 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".")[:2])
 
 
-def test_installed_python_socketio_is_in_the_tested_range() -> None:
-    installed = _version_tuple(version("python-socketio"))
-    low, high = TESTED_SOCKETIO
+@pytest.mark.parametrize(
+    ("distribution", "tested", "where"),
+    [
+        (
+            "python-socketio",
+            TESTED_SOCKETIO,
+            "_socketio_internals.py and the private names used in _server.py",
+        ),
+        ("python-engineio", TESTED_ENGINEIO, "use_timer_poll and drop_connections in _socketio_internals.py"),
+    ],
+)
+def test_installed_version_is_in_the_tested_range(
+    distribution: str, tested: tuple[tuple[int, int], tuple[int, int]], where: str
+) -> None:
+    installed = _version_tuple(version(distribution))
+    low, high = tested
     assert low <= installed < high, (
-        f"python-socketio {version('python-socketio')} is outside the tested range {TESTED_SOCKETIO}: "
-        "re-check smcp/server/core/_socketio_internals.py and the private names used in _server.py"
-    )
-
-
-def test_installed_python_engineio_is_in_the_tested_range() -> None:
-    installed = _version_tuple(version("python-engineio"))
-    low, high = TESTED_ENGINEIO
-    assert low <= installed < high, (
-        f"python-engineio {version('python-engineio')} is outside the tested range {TESTED_ENGINEIO}: "
-        "re-check use_timer_poll in smcp/server/core/_socketio_internals.py"
+        f"{distribution} {version(distribution)} is outside the tested range {tested}: re-check {where}"
     )
 
 
