@@ -1,12 +1,15 @@
 """Where one full-stack tool call spends its time, stage by stage (concurrency 1).
 
-    python bench/stages.py [--calls 300] [--server ours|ours-std] [--cpu]
+    python bench/stages.py [--calls 300] [--server ours|ours-std] [--cpu] [--profile-computer PATH]
 
 Starts our server, our Computer (on ``testing/mcp_servers/toolbox.py stdio``) and an Agent in
 three processes, each with timing hooks (``time.perf_counter_ns``: CLOCK_MONOTONIC, comparable
 across processes on Linux), makes ``--calls`` sequential ``echo`` calls and prints, per stage,
 the time since the previous stage (p50, p90, mean), then the same for MCP called directly over
-stdio. ``--cpu`` adds calls/s and CPU µs per call of every process at 16 in flight (``/proc``).
+stdio. ``--cpu`` adds calls/s and CPU µs per call of every process at 16 in flight (``/proc``;
+the stage marks are off by then, the hooks' wrappers remain);
+``--profile-computer PATH`` also samples the Computer with py-spy in that window (its figures
+then include py-spy's own load on the machine: profile and measure in separate runs).
 A diagnostic, not part of ``run.py``: the hooks wrap private python-socketio/mcp methods, and
 each mark is a line-buffered write (a few µs, included in the stage it ends).
 To compare with an older checkout, put its ``packages/*/src`` on ``PYTHONPATH``.
@@ -19,6 +22,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -32,10 +36,17 @@ ROOT = HERE.parent
 TOOLBOX = ROOT / "testing" / "mcp_servers" / "toolbox.py"
 TOKEN = "stage-secret"
 _LOG: Any = None
+_MARKING = True  # off for the --cpu window (SIGUSR1 in the server and Computer processes)
 
 
 def mark(stage: str) -> None:
-    _LOG.write(f"{time.perf_counter_ns()} {stage}\n")
+    if _MARKING:
+        _LOG.write(f"{time.perf_counter_ns()} {stage}\n")
+
+
+def stop_marking(*_: object) -> None:
+    global _MARKING
+    _MARKING = False
 
 
 # -- hooks -----------------------------------------------------------------------------------
@@ -172,6 +183,7 @@ def hook_computer() -> None:
 def role_main(role: str, log_path: str, argv: list[str]) -> None:
     global _LOG
     _LOG = open(log_path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
+    signal.signal(signal.SIGUSR1, stop_marking)
     if role == "server":
         hook_sio_server()
         sys.path.insert(0, str(HERE))
@@ -243,12 +255,16 @@ async def agent_run(url: str, office: str, computer: str, calls: int) -> tuple[l
             lat.append((time.perf_counter_ns() - t0) / 1e6)
         starts.append(time.perf_counter_ns())  # end of the last window
         if CPU_PIDS:
+            stop_marking()  # the stage marks (a write each) would count as the processes' CPU
+            for pid in CPU_PIDS.values():
+                os.kill(pid, signal.SIGUSR1)
             await cpu_window(lambda: agent.call_tool(computer, tool, {"text": "x" * 64}, timeout=30))
     return starts, lat
 
 
 CPU_PIDS: dict[str, int] = {}
 CPU_REPORT: list[str] = []
+PROFILE_COMPUTER = ""  # --profile-computer: py-spy raw output path for the c16 window
 
 
 def cpu_ticks(pid: int) -> int:
@@ -289,10 +305,19 @@ async def cpu_window(
     await asyncio.gather(*(worker() for _ in range(conc)))  # warm-up
     stop = time.perf_counter() + seconds
     done = 0
+    spy = None
+    if PROFILE_COMPUTER and "computer" in pids:
+        spy = subprocess.Popen(
+            ["py-spy", "record", "--pid", str(pids["computer"]), "-d", str(int(seconds)), "-r", "200",
+             "-f", "raw", "-o", PROFILE_COMPUTER, "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
     before = {k: cpu_ticks(v) for k, v in pids.items()}
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(conc)))
     wall = time.perf_counter() - t0
+    if spy is not None:
+        await asyncio.to_thread(spy.wait)
     hz = os.sysconf("SC_CLK_TCK")
     per = {k: (cpu_ticks(v) - before[k]) / hz / done * 1e6 for k, v in pids.items()}
     CPU_REPORT.append(
@@ -350,7 +375,7 @@ async def direct_run(calls: int) -> list[float]:
 
 
 def driver(args: argparse.Namespace) -> None:
-    global _LOG
+    global _LOG, _MARKING
     work = Path(tempfile.mkdtemp(prefix="smcp-stages-"))
     logs = {r: work / f"{r}.log" for r in ("server", "computer", "agent")}
     me = [sys.executable, str(Path(__file__).resolve())]
@@ -381,6 +406,7 @@ def driver(args: argparse.Namespace) -> None:
         hook_sio_client("A")
         starts, lat = asyncio.run(agent_run(url, "o1", "c1", args.calls))
         _LOG.close()
+        _MARKING = True
         direct = asyncio.run(direct_run(args.calls))
         if args.cpu:
             asyncio.run(direct_cpu())
@@ -437,8 +463,17 @@ def main() -> None:
     ap.add_argument(
         "--cpu", action="store_true", help="also calls/s and CPU per call per process, 16 in flight"
     )
+    ap.add_argument(
+        "--profile-computer",
+        default="",
+        metavar="PATH",
+        help="implies --cpu; py-spy (raw, 200 Hz) of the Computer during the c16 window to PATH",
+    )
     ap.add_argument("rest", nargs="*")
     args = ap.parse_args()
+    if args.profile_computer:
+        global PROFILE_COMPUTER
+        PROFILE_COMPUTER, args.cpu = args.profile_computer, True
     if args.role == "driver":
         driver(args)
     else:
