@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,8 @@ async def test_calls_inputs_and_history(repl: Repl) -> None:
     history = (await repl("history")).splitlines()
     assert len(history) == 2
     assert all("whoami ok" in line for line in history)
+    first, second = repl.computer.history
+    assert first.started + first.duration <= second.started <= time.time() - second.duration
 
 
 async def test_stop_start_and_reload(repl: Repl) -> None:

@@ -441,7 +441,7 @@ class Computer:
         if entry is None:
             message = f"Tool '{exposed_name}' not found in ExposedToolMapping"
             return results.exception_result(message, "ValueError")
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         task = asyncio.ensure_future(self._confirm_and_run(entry, params, timeout or None))
         if req_id is not None:
             self._inflight[req_id] = task
@@ -467,7 +467,7 @@ class Computer:
                 req_id,
                 exposed_name,
                 entry.host.bundle_id,
-                time.time(),
+                started_at,
                 time.monotonic() - started,
                 bool(result.get("isError")),
             )
