@@ -285,31 +285,21 @@ class BlobStore:
         content = result.get("content")
         if not isinstance(content, list):
             return False
-        for item in content:
-            if not isinstance(item, dict):
-                continue
-            encoded = item.get("data")
-            if not isinstance(encoded, str):
-                resource = item.get("resource")
-                encoded = resource.get("blob") if isinstance(resource, dict) else None
-            if isinstance(encoded, str) and len(encoded) * 3 // 4 > self.inline_budget:
-                return True
-        return False
+        return any(
+            (found := _binary_field(item)) is not None and self._may_exceed_budget(found[0])
+            for item in content
+            if isinstance(item, dict)
+        )
+
+    def _may_exceed_budget(self, encoded: str) -> bool:
+        return len(encoded) * 3 // 4 > self.inline_budget  # base64 cannot decode to more than that
 
     def _sideband_item(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        found = _binary_field(item)
+        if found is None or not self._may_exceed_budget(found[0]):
+            return None
+        encoded, mime, in_resource = found
         resource = item.get("resource")
-        if isinstance(item.get("data"), str):
-            encoded: str = item["data"]
-            mime = item.get("mimeType")
-            in_resource = False
-        elif isinstance(resource, dict) and isinstance(resource.get("blob"), str):
-            encoded = resource["blob"]
-            mime = resource.get("mimeType") or item.get("mimeType")
-            in_resource = True
-        else:
-            return None
-        if len(encoded) * 3 // 4 <= self.inline_budget:  # cannot decode to more than that
-            return None
         meta = item.get("_meta")
         if meta is not None and not isinstance(meta, dict):
             logger.warning(
@@ -346,3 +336,14 @@ class BlobStore:
             SIDEBAND_SHA256: digest,
         }
         return new
+
+
+def _binary_field(item: dict[str, Any]) -> tuple[str, Any, bool] | None:
+    """The base64 text of a content item (``data`` or ``resource.blob``), its MIME type, and
+    whether it sits in ``resource``; ``None`` for an item without binary data."""
+    if isinstance(item.get("data"), str):
+        return item["data"], item.get("mimeType"), False
+    resource = item.get("resource")
+    if isinstance(resource, dict) and isinstance(resource.get("blob"), str):
+        return resource["blob"], resource.get("mimeType") or item.get("mimeType"), True
+    return None
