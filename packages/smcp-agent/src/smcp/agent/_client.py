@@ -148,7 +148,7 @@ class AsyncAgent:
         if handler is not None:
             self._dispatcher.add(handler)
         self._sio: socketio.AsyncClient | None = None
-        self._lost: asyncio.Event | None = None
+        self._link_up = False  # between our connect handler and the connection's loss
         self._waiting: set[asyncio.Future[Any]] = set()  # acks awaited by _call
         self._ever_connected = False
         self._fatal: BaseException | None = None
@@ -202,12 +202,7 @@ class AsyncAgent:
 
     @property
     def connected(self) -> bool:
-        return (
-            self._sio is not None
-            and self._namespace in self._sio.namespaces
-            and self._lost is not None
-            and not self._lost.is_set()
-        )
+        return self._sio is not None and self._namespace in self._sio.namespaces and self._link_up
 
     async def _auth_value(self) -> dict[str, Any] | None:
         data = dict(self._auth)
@@ -318,7 +313,7 @@ class AsyncAgent:
         return task
 
     async def _on_connect(self) -> None:
-        self._lost = asyncio.Event()
+        self._link_up = True
         if not self._ever_connected:
             self._ever_connected = True
             await self._dispatcher.emit("connected")
@@ -328,8 +323,7 @@ class AsyncAgent:
 
     def _mark_lost(self) -> None:
         """The connection is gone: flag it and fail every ack still awaited."""
-        if self._lost is not None:
-            self._lost.set()
+        self._link_up = False
         for fut in self._waiting:
             if not fut.done():
                 fut.set_exception(_Lost())
@@ -390,7 +384,7 @@ class AsyncAgent:
         if sio is None:
             raise NotConnectedError("the Agent is not connected; call connect() first")
         # sio.connected turns true only after connect() returns; the namespace map is set earlier
-        if self._namespace not in sio.namespaces or self._lost is None or self._lost.is_set():
+        if self._namespace not in sio.namespaces or not self._link_up:
             raise NotConnectedError("the Agent is not connected right now (reconnecting); retry shortly")
         return sio
 
