@@ -88,8 +88,8 @@ def validate(
             )
         for text in problems:
             console.print(f"[red]problem:[/red] {text}")
-        for text in warnings:
-            console.print(f"[yellow]warning:[/yellow] {text}")
+        for text in warnings:  # the text already says "warning:"
+            console.print(text, style="yellow", markup=False)
         console.print("[green]valid[/green]" if not problems else f"[red]{len(problems)} problem(s)[/red]")
     raise typer.Exit(0 if not problems else 1)
 

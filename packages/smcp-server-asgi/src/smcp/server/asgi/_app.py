@@ -59,7 +59,7 @@ class SMCPApp:
         self._started = True
 
     async def shutdown(self) -> None:
-        """Answer in-flight requests with an error and disconnect every client.
+        """Answer in-flight requests with an error and drop every connection (clients reconnect).
 
         Then waits (at most 1 s) for the WebSocket connections to finish their close handshake,
         so that the host's own shutdown does not close them a second time: uvicorn's
