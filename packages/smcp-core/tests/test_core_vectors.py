@@ -1,4 +1,4 @@
-"""The shared conformance vectors (../shared/protocol/fixtures) and the naming rules."""
+"""The bundle_id conformance vectors (data in ``golden/vectors``) and the naming rules."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ import pytest
 
 from smcp.core import naming
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[3].parent / "shared" / "protocol" / "fixtures"
+FIXTURES = pathlib.Path(__file__).resolve().parent / "golden" / "vectors"
 VECTORS_FILE = FIXTURES / "bundle_id_conformance_vectors.json"
 
 
 def _vectors() -> list[dict[str, Any]]:
-    if not VECTORS_FILE.exists():
-        pytest.skip(f"conformance vectors not found at {VECTORS_FILE} (shared/ must sit beside the checkout)")
     vectors: list[dict[str, Any]] = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))["vectors"]
     return vectors
 

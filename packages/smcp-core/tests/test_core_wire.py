@@ -108,9 +108,55 @@ def test_parse_reply_raises_typed_error_for_error_payload() -> None:
     assert info.value.details == {"computer_name": "x"}
 
 
-def test_parse_reply_malformed_success_is_an_smcp_error() -> None:
-    with pytest.raises(errors.SMCPError, match="malformed reply to client:get_tools"):
+def test_parse_reply_malformed_success_is_a_malformed_reply_error() -> None:
+    with pytest.raises(errors.MalformedReplyError, match="malformed reply to client:get_tools") as info:
         wire.parse_reply("client:get_tools", {"tools": "nope", "req_id": "r"}, models.GetToolsRet)
+    assert info.value.details["field"] == "tools"
+    assert isinstance(info.value, errors.LocalError)
+
+
+def test_parse_reply_takes_the_reply_model_from_the_event_table() -> None:
+    ret = wire.parse_reply("client:get_tools", {"tools": [], "req_id": "r"})
+    assert isinstance(ret, models.GetToolsRet)
+    with pytest.raises(ValueError, match="no reply model"):
+        wire.parse_reply("client:tool_call", {})
+
+
+def test_any_flat_code_and_message_is_an_error_payload() -> None:
+    # a 503 from a shutting-down server is a refusal, not an empty success
+    assert errors.is_error_payload({"code": 503, "message": "shutting down"})
+    err = errors.error_from_payload({"code": 503, "message": "shutting down"})
+    assert err.error_code == 503 and type(err) is errors.SMCPError
+    assert not errors.is_error_payload({"code": "503", "message": "x"})
+    assert not errors.is_error_payload({"content": [], "isError": False})
+
+
+@pytest.mark.parametrize(
+    ("event", "code"),
+    [
+        ("client:get_skill", 4016),
+        ("client:get_blob", 4018),
+        ("client:put_blob", 4019),
+        ("client:get_tools", 400),
+        ("client:tool_call", 400),
+    ],
+)
+def test_malformed_request_at_the_computer_gets_the_code_of_its_event(event: str, code: int) -> None:
+    with pytest.raises(errors.SMCPError) as info:
+        wire.parse_request(event, {"bogus": 1}, at_computer=True)
+    assert info.value.error_code == code
+    with pytest.raises(errors.BadRequestError):
+        wire.parse_request(event, {"bogus": 1})
+
+
+def test_every_exception_derives_from_one_root() -> None:
+    for name in errors.__all__:
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            assert issubclass(obj, errors.SMCPException), name
+    assert issubclass(errors.LocalTimeoutError, TimeoutError)
+    assert issubclass(errors.ConfigError, ValueError)
+    assert issubclass(errors.VersionSkewError, ImportError)
 
 
 def test_protocol_version_error_fields() -> None:
@@ -138,7 +184,7 @@ def test_protocol_version_error_fields() -> None:
     [
         ({"code": 404, "message": "m"}, True, True),
         ({"code": 400, "message": "m"}, True, False),
-        ({"code": 4001, "message": "m"}, False, False),
+        ({"code": 4001, "message": "m"}, True, False),  # any flat code + message is an error
         ({"code": "404", "message": "m"}, False, False),
         ({"tools": []}, False, False),
         ([], False, False),

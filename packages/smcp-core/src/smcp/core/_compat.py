@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from smcp.core._version import __version__ as CORE_VERSION
+from smcp.core.errors import VersionSkewError
 
-
-class VersionSkewError(ImportError):
-    """An smcp package was installed next to an smcp-core of another version."""
+__all__ = ["VersionSkewError", "require_core_version"]
 
 
 def require_core_version(distribution: str, version: str) -> None:

@@ -1,9 +1,30 @@
-"""Error codes, the flat ErrorPayload and one exception class per code.
+"""Error codes, the flat ErrorPayload and the one exception tree of every smcp package.
 
 On the wire an error is a flat JSON object: ``{"code": int, "message": str, ...}`` with
-code-specific top-level fields and an optional ``details`` object (PROTOCOL §3.2, §8.9).
+code-specific top-level fields and an optional ``details`` object (docs/protocol.md §3.2, §8.9).
 :func:`error_from_payload` turns such an object into the matching exception;
 :meth:`SMCPError.to_payload` does the reverse.
+
+Everything an smcp package raises derives from :class:`SMCPException`::
+
+    SMCPException
+    ├── SMCPError                  remote: a peer answered with a coded ErrorPayload
+    │   ├── BadRequestError (400), ForbiddenError (403), NotFoundError (404), ...
+    │   └── ProtocolVersionError (4008), ..., BlobWriteFailedError (4019)
+    └── LocalError                 raised on this side of the wire
+        ├── ConnectError           the server could not be reached
+        │   └── AuthenticationError    it refused the connection (credential)
+        ├── NotConnectedError      a request before connect()
+        ├── ConnectionLostError    the connection dropped with the request in flight
+        ├── LocalTimeoutError      no answer within the local deadline (also a TimeoutError)
+        ├── JoinRefusedError       server:join_office was refused
+        ├── MalformedReplyError    an answer that is neither a valid reply nor an ErrorPayload
+        ├── IntegrityError         bytes that do not match their size or SHA-256
+        ├── ConfigError            invalid configuration (also a ValueError)
+        └── VersionSkewError       smcp packages of different versions (also an ImportError)
+
+A program catches ``SMCPException`` for everything, ``SMCPError`` for what a peer refused and
+``LocalError`` for what went wrong here.
 """
 
 from __future__ import annotations
@@ -14,23 +35,36 @@ from typing import Any, ClassVar
 
 __all__ = [
     "OFFICIAL_ERROR_CODES",
+    "AuthenticationError",
     "BadRequestError",
     "BlobNotAccessibleError",
     "BlobWriteFailedError",
     "CapabilityNotSupportedError",
+    "ConfigError",
+    "ConnectError",
+    "ConnectionLostError",
     "ErrorCode",
     "ForbiddenError",
+    "IntegrityError",
     "InternalError",
+    "JoinRefusedError",
+    "LocalError",
+    "LocalTimeoutError",
     "MCPServerNotFoundError",
+    "MalformedReplyError",
+    "NotConnectedError",
     "NotFoundError",
     "ProtocolVersionError",
     "RequestTimeoutError",
     "SMCPError",
+    "SMCPException",
     "SkillNameInvalidError",
     "SkillResourceNotAccessibleError",
     "ToolAuthorizationFailedError",
     "ToolAuthorizationRequiredError",
     "UnauthorizedError",
+    "VersionSkewError",
+    "error_class",
     "error_from_payload",
     "is_error_payload",
     "is_official_error_payload",
@@ -58,7 +92,20 @@ class ErrorCode(IntEnum):
 
 
 #: Codes the official 0.4.2 server and agent recognise as errors. A Computer must use only these.
-OFFICIAL_ERROR_CODES: frozenset[int] = frozenset({404, 4006, 4007, 4008, 4014, 4015, 4016, 4017, 4018, 4019})
+OFFICIAL_ERROR_CODES: frozenset[int] = frozenset(
+    {
+        ErrorCode.NOT_FOUND,
+        ErrorCode.TOOL_AUTHORIZATION_REQUIRED,
+        ErrorCode.TOOL_AUTHORIZATION_FAILED,
+        ErrorCode.PROTOCOL_VERSION_MISMATCH,
+        ErrorCode.MCP_SERVER_NOT_FOUND,
+        ErrorCode.MCP_CAPABILITY_NOT_SUPPORTED,
+        ErrorCode.SKILL_NAME_INVALID,
+        ErrorCode.SKILL_RESOURCE_NOT_ACCESSIBLE,
+        ErrorCode.BLOB_NOT_ACCESSIBLE,
+        ErrorCode.BLOB_WRITE_FAILED,
+    }
+)
 
 #: Top-level keys an ErrorPayload may carry besides ``code``/``message``/``details``.
 _FIELD_KEYS = (
@@ -71,14 +118,18 @@ _FIELD_KEYS = (
 )
 
 
-class SMCPError(Exception):
-    """Base class of every protocol error.
+class SMCPException(Exception):
+    """Root of every exception an smcp package raises."""
+
+
+class SMCPError(SMCPException):
+    """A coded protocol error: what a peer answered with a flat ErrorPayload (or what we send).
 
     ``str()`` is ``"[code] message"``; ``details`` is diagnostic data kept for logs and never
     shown in ``str()``.
     """
 
-    code: ClassVar[int] = 500
+    code: ClassVar[int] = ErrorCode.INTERNAL_ERROR
     default_message: ClassVar[str] = "SMCP error"
 
     def __init__(
@@ -99,7 +150,7 @@ class SMCPError(Exception):
     @property
     def error_code(self) -> int:
         """The numeric code (an instance can override its class's code)."""
-        return getattr(self, "_code", type(self).code)
+        return int(getattr(self, "_code", type(self).code))
 
     @property
     def reason(self) -> str | None:
@@ -130,55 +181,55 @@ class SMCPError(Exception):
 class BadRequestError(SMCPError):
     """400: the request is malformed; ``details`` names the event, field and reason."""
 
-    code = 400
+    code = ErrorCode.BAD_REQUEST
     default_message = "Bad request"
 
 
 class UnauthorizedError(SMCPError):
-    code = 401
+    code = ErrorCode.UNAUTHORIZED
     default_message = "Unauthorized"
 
 
 class ForbiddenError(SMCPError):
     """403: the sender's role or office does not allow this event."""
 
-    code = 403
+    code = ErrorCode.FORBIDDEN
     default_message = "Forbidden"
 
 
 class NotFoundError(SMCPError):
     """404: the target Computer is not in the caller's office (or is gone)."""
 
-    code = 404
+    code = ErrorCode.NOT_FOUND
     default_message = "Not found"
 
 
 class RequestTimeoutError(SMCPError):
     """408: the relay deadline passed before the Computer answered."""
 
-    code = 408
+    code = ErrorCode.REQUEST_TIMEOUT
     default_message = "Request timed out"
 
 
 class InternalError(SMCPError):
-    code = 500
+    code = ErrorCode.INTERNAL_ERROR
     default_message = "Internal server error"
 
 
 class ToolAuthorizationRequiredError(SMCPError):
-    code = 4006
+    code = ErrorCode.TOOL_AUTHORIZATION_REQUIRED
     default_message = "Tool authorization required"
 
 
 class ToolAuthorizationFailedError(SMCPError):
-    code = 4007
+    code = ErrorCode.TOOL_AUTHORIZATION_FAILED
     default_message = "Tool authorization failed"
 
 
 class ProtocolVersionError(SMCPError):
     """4008: the server does not speak the client's protocol version. Never retried."""
 
-    code = 4008
+    code = ErrorCode.PROTOCOL_VERSION_MISMATCH
     default_message = "Protocol version mismatch"
 
     @property
@@ -199,38 +250,39 @@ class ProtocolVersionError(SMCPError):
 
     def __str__(self) -> str:
         return (
-            f"[4008] {self.message}: client speaks {self.client_version}, server {self.server_version} "
+            f"[{ErrorCode.PROTOCOL_VERSION_MISMATCH}] {self.message}: client speaks {self.client_version}, "
+            f"server {self.server_version} "
             f"accepts {self.min_supported}..{self.max_supported}; upgrade the older side"
         )
 
 
 class MCPServerNotFoundError(SMCPError):
-    code = 4014
+    code = ErrorCode.MCP_SERVER_NOT_FOUND
     default_message = "MCP Server not registered"
 
 
 class CapabilityNotSupportedError(SMCPError):
-    code = 4015
+    code = ErrorCode.MCP_CAPABILITY_NOT_SUPPORTED
     default_message = "MCP Server does not support 'resources' capability"
 
 
 class SkillNameInvalidError(SMCPError):
-    code = 4016
+    code = ErrorCode.SKILL_NAME_INVALID
     default_message = "Invalid skill name"
 
 
 class SkillResourceNotAccessibleError(SMCPError):
-    code = 4017
+    code = ErrorCode.SKILL_RESOURCE_NOT_ACCESSIBLE
     default_message = "Skill resource not accessible"
 
 
 class BlobNotAccessibleError(SMCPError):
-    code = 4018
+    code = ErrorCode.BLOB_NOT_ACCESSIBLE
     default_message = "Blob not accessible"
 
 
 class BlobWriteFailedError(SMCPError):
-    code = 4019
+    code = ErrorCode.BLOB_WRITE_FAILED
     default_message = "Blob write failed"
 
 
@@ -256,12 +308,20 @@ _BY_CODE: dict[int, type[SMCPError]] = {
 }
 
 
+def error_class(code: int) -> type[SMCPError]:
+    """The exception class of ``code`` (the base :class:`SMCPError` for an unknown code)."""
+    return _BY_CODE.get(code, SMCPError)
+
+
 def is_error_payload(obj: object) -> bool:
-    """True for a flat ErrorPayload with any known code (ours or the official set)."""
+    """True for a flat ErrorPayload: an object with an integer ``code`` and a text ``message``.
+
+    Any code counts, known or not: no SMCP reply has a top-level ``code``, so a peer that answers
+    a request with ``{"code": 503, "message": ...}`` has refused it.
+    """
     if not isinstance(obj, dict):
         return False
-    code = obj.get("code")
-    return type(code) is int and code in _BY_CODE and isinstance(obj.get("message", ""), str)
+    return type(obj.get("code")) is int and isinstance(obj.get("message"), str)
 
 
 def is_official_error_payload(obj: object) -> bool:
@@ -281,3 +341,78 @@ def error_from_payload(payload: Mapping[str, Any]) -> SMCPError:
     if cls is None:
         return SMCPError(text, details=det, fields=fields, code=code if type(code) is int else 500)
     return cls(text, details=det, fields=fields)
+
+
+# -- local errors: raised on this side of the wire, never sent -----------------------------------
+
+
+class LocalError(SMCPException):
+    """Base class of the errors raised on this side of the wire (not an answer from a peer)."""
+
+
+class ConnectError(LocalError):
+    """The connection to the server could not be established."""
+
+
+class AuthenticationError(ConnectError):
+    """The server refused the connection (usually a wrong, missing or expired credential)."""
+
+
+class NotConnectedError(LocalError):
+    """A request was made while not connected; call ``connect()`` first."""
+
+
+class ConnectionLostError(LocalError):
+    """The connection dropped while the request was in flight; the outcome is unknown.
+
+    The client reconnects on its own (if enabled); retry the request once it is back.
+    """
+
+
+class LocalTimeoutError(LocalError, TimeoutError):
+    """No answer arrived within the local deadline.
+
+    The official server answers many rejections with silence, so this may also mean the
+    request was refused (wrong office, unknown event, malformed payload).
+    """
+
+    def __init__(self, event: str, timeout: float) -> None:
+        self.event = event
+        self.timeout = timeout
+        super().__init__(
+            f"no answer to {event} within {timeout:g} s; check that the Computer is in your office "
+            "and online, or raise the timeout"
+        )
+
+
+class JoinRefusedError(LocalError):
+    """``server:join_office`` was refused; ``reason`` is the server's message."""
+
+    def __init__(self, office: str, reason: str, *, name: str | None = None) -> None:
+        self.office = office
+        self.reason = reason
+        self.name = name
+        super().__init__(f"joining office {office!r} was refused: {reason}")
+
+
+class MalformedReplyError(LocalError):
+    """A peer answered with something that is neither a valid reply nor an ErrorPayload.
+
+    ``details`` names the event, the field and the reason, as a 400 would.
+    """
+
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+        self.details: dict[str, Any] = dict(details) if details else {}
+        super().__init__(message)
+
+
+class IntegrityError(LocalError):
+    """Downloaded or uploaded bytes do not match the declared size or SHA-256 digest."""
+
+
+class ConfigError(LocalError, ValueError):
+    """A configuration (file, option or setting) is invalid; the message says where and why."""
+
+
+class VersionSkewError(LocalError, ImportError):
+    """An smcp package was installed next to an smcp-core of another version."""

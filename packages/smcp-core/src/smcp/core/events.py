@@ -2,7 +2,8 @@
 
 Server, Agent and Computer all read :data:`EVENTS` instead of repeating rules: which model
 validates the request, which model the reply has, which role may send it, how it is
-acknowledged and which notification it triggers.
+acknowledged, which deadline applies, which notification it triggers and which error a
+Computer answers a malformed request with.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
+from smcp.core.errors import ErrorCode, SMCPError, error_class
 from smcp.core.roles import Role
 
 if TYPE_CHECKING:
@@ -104,6 +106,9 @@ class EventSpec:
     timeout: TimeoutClass | None = None
     #: Protocol version that introduced it.
     since: str = "0.1.0"
+    #: The code a Computer answers a malformed request with (official peers know only their own
+    #: codes, so skills and blobs have theirs; everything else is a 400).
+    malformed: ErrorCode = ErrorCode.BAD_REQUEST
 
     @property
     def request(self) -> type[BaseModel] | None:
@@ -114,17 +119,35 @@ class EventSpec:
         return _model(self.reply_model)
 
     @property
+    def malformed_error(self) -> type[SMCPError]:
+        """The exception class of :attr:`malformed`."""
+        return error_class(self.malformed)
+
+    @property
     def is_client_request(self) -> bool:
         return self.name.startswith("client:")
+
+    def may_send(self, role: Role | str | None) -> bool:
+        """Whether a connection in ``role`` (``None``: not in an office yet) may send this event."""
+        if self.senders is None:
+            return True
+        return role is not None and Role(role) in self.senders
 
 
 _AGENT = frozenset({Role.AGENT})
 _COMPUTER = frozenset({Role.COMPUTER})
 
 
-def _client(event: ClientEvent, req: str, ret: str, since: str = "0.1.0") -> EventSpec:
-    kind: TimeoutClass = "tool_call" if event is ClientEvent.TOOL_CALL else "default"
-    return EventSpec(event.value, req, ret, _AGENT, "object", timeout=kind, since=since)
+def _client(
+    event: ClientEvent,
+    req: str,
+    ret: str,
+    since: str = "0.1.0",
+    malformed: ErrorCode = ErrorCode.BAD_REQUEST,
+) -> EventSpec:
+    return EventSpec(
+        event.value, req, ret, _AGENT, "object", timeout="default", since=since, malformed=malformed
+    )
 
 
 def _update(event: ServerEvent, notify: NotifyEvent, since: str = "0.1.0") -> EventSpec:
@@ -139,9 +162,9 @@ _TABLE: tuple[EventSpec, ...] = (
     _client(ClientEvent.GET_DESKTOP, "GetDesktopReq", "GetDesktopRet"),
     _client(ClientEvent.GET_RESOURCES, "GetResourcesReq", "GetResourcesRet", "0.2.0"),
     _client(ClientEvent.GET_SKILLS, "GetSkillsReq", "GetSkillsRet", "0.2.1"),
-    _client(ClientEvent.GET_SKILL, "GetSkillReq", "GetSkillRet", "0.2.1"),
-    _client(ClientEvent.GET_BLOB, "GetBlobReq", "GetBlobRet", "0.2.1"),
-    _client(ClientEvent.PUT_BLOB, "PutBlobReq", "PutBlobRet", "0.4.0"),
+    _client(ClientEvent.GET_SKILL, "GetSkillReq", "GetSkillRet", "0.2.1", ErrorCode.SKILL_NAME_INVALID),
+    _client(ClientEvent.GET_BLOB, "GetBlobReq", "GetBlobRet", "0.2.1", ErrorCode.BLOB_NOT_ACCESSIBLE),
+    _client(ClientEvent.PUT_BLOB, "PutBlobReq", "PutBlobRet", "0.4.0", ErrorCode.BLOB_WRITE_FAILED),
     EventSpec(ServerEvent.JOIN_OFFICE.value, "EnterOfficeReq", None, None, "pair", NotifyEvent.ENTER_OFFICE),
     EventSpec(ServerEvent.LEAVE_OFFICE.value, "LeaveOfficeReq", None, None, "pair", NotifyEvent.LEAVE_OFFICE),
     EventSpec(ServerEvent.LIST_ROOM.value, "ListRoomReq", "ListRoomRet", None, "object"),

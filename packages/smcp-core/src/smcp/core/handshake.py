@@ -1,0 +1,206 @@
+"""The client rules of connecting and joining, shared by the Agent and the Computer.
+
+Socket.IO-free on purpose: the two clients own their sockets, but the handshake URL, the
+credential, the version rejection (4008), the join request and its ack, and the re-join backoff
+are decided here once (docs/protocol.md §2, §4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from smcp.core.errors import (
+    ConfigError,
+    ErrorCode,
+    JoinRefusedError,
+    ProtocolVersionError,
+    error_from_payload,
+    is_error_payload,
+)
+from smcp.core.roles import Role
+from smcp.core.versioning import PROTOCOL_VERSION, VERSION_QUERY_PARAM
+
+__all__ = [
+    "Credential",
+    "JoinBackoff",
+    "auth_object",
+    "check_join_ack",
+    "check_url",
+    "handshake_url",
+    "join_request",
+    "parse_join_ack",
+    "probe_version_gate",
+    "refusal_reason",
+    "version_error_from_body",
+    "version_error_from_exception",
+]
+
+logger = logging.getLogger("smcp.core")
+
+#: A credential sent as ``auth["token"]``: a string, or a callable (sync or async) asked again on
+#: every (re)connect so that short-lived tokens can be refreshed.
+Credential = str | Callable[[], str | Awaitable[str | None] | None] | None
+
+_VERSION_FIELDS = ("server_version", "client_version", "min_supported", "max_supported")
+
+
+def check_url(url: str) -> str:
+    """``url`` if it is an absolute http(s)/ws(s) URL with a host; else :class:`ConfigError`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+        raise ConfigError(
+            f"invalid server URL {url!r}: expected http://HOST:PORT or https://HOST:PORT (with the scheme)"
+        )
+    return url
+
+
+def handshake_url(url: str, version: str = PROTOCOL_VERSION) -> str:
+    """``url`` with ``a2c_version=<version>`` first in the query; a caller's own value is dropped."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != VERSION_QUERY_PARAM]
+    query.insert(0, (VERSION_QUERY_PARAM, version))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+async def auth_object(token: Credential, extra: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The Socket.IO ``auth`` object: ``extra`` plus ``token`` (a callable is asked now)."""
+    data = dict(extra or {})
+    value: Any = token
+    if callable(value):
+        value = value()
+        if inspect.isawaitable(value):
+            value = await value
+    if value:
+        data["token"] = value
+    return data or None
+
+
+def join_request(role: Role, name: str, office: str) -> dict[str, str]:
+    """The ``server:join_office`` payload (``EnterOfficeReq`` on the wire)."""
+    return {"role": role.value, "name": name, "office_id": office}
+
+
+def parse_join_ack(reply: Any) -> tuple[bool, str | None]:
+    """Read a join/leave ack: ``(True, None)``, ``(False, reason)``, or an ErrorPayload's message."""
+    if is_error_payload(reply):
+        return False, error_from_payload(reply).message
+    if isinstance(reply, list | tuple):
+        ok = reply[0] is True if reply else False
+        reason = reply[1] if len(reply) > 1 and isinstance(reply[1], str) else None
+        return ok, reason
+    if isinstance(reply, bool):
+        return reply, None
+    return False, f"unexpected answer {reply!r}"
+
+
+def check_join_ack(reply: Any, office: str, name: str | None = None) -> None:
+    """Raise :class:`JoinRefusedError` unless ``reply`` accepts the join."""
+    ok, reason = parse_join_ack(reply)
+    if not ok:
+        raise JoinRefusedError(office, reason or "no reason given", name=name)
+
+
+def refusal_reason(data: Any) -> str:
+    """The text of a ``connect_error`` refusal (the server's message when it gave one)."""
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])
+    return str(data)
+
+
+def version_error_from_body(body: Any) -> ProtocolVersionError | None:
+    """The 4008 error described by a gate body (dict or JSON text), else ``None``."""
+    if isinstance(body, str | bytes):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return None
+    if not isinstance(body, dict) or body.get("code") != ErrorCode.PROTOCOL_VERSION_MISMATCH:
+        return None
+    error = error_from_payload({**body, **{k: str(body[k]) for k in _VERSION_FIELDS if k in body}})
+    assert isinstance(error, ProtocolVersionError)
+    return error
+
+
+def version_error_from_exception(exc: BaseException) -> ProtocolVersionError | None:
+    """Recover a 4008 body from a connection error's arguments or its cause/context chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for arg in seen.args[:2]:
+            if isinstance(arg, str | bytes | dict):
+                found = version_error_from_body(arg)
+                if found is not None:
+                    return found
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _probe_url(url: str, socketio_path: str) -> str:
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/") + "/" + socketio_path.strip("/") + "/"
+    query = [*parse_qsl(parts.query, keep_blank_values=True), ("EIO", "4"), ("transport", "polling")]
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, path, urlencode(query), ""))
+
+
+def _probe(url: str, headers: Mapping[str, str], timeout: float) -> str | None:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers=dict(headers))
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            resp.read(0)
+            return None
+    except urllib.error.HTTPError as exc:
+        if exc.code != 400:
+            return None
+        body: bytes = exc.read(64 * 1024)
+        return body.decode("utf-8", "replace")
+    except (OSError, ValueError) as exc:
+        logger.debug("version probe of %s failed: %s", url, exc)
+        return None
+
+
+async def probe_version_gate(
+    url: str,
+    socketio_path: str,
+    headers: Mapping[str, str],
+    timeout: float,  # noqa: ASYNC109
+) -> ProtocolVersionError | None:
+    """Ask the version gate over plain HTTP (one polling handshake) whether it rejects us.
+
+    A WebSocket handshake that the gate refuses carries no readable body (or ends with close
+    code 4900), so after a failed WebSocket connect a client asks once over polling. ``url`` is
+    the :func:`handshake_url`.
+    """
+    text = await asyncio.to_thread(_probe, _probe_url(url, socketio_path), headers, timeout)
+    return None if text is None else version_error_from_body(text)
+
+
+class JoinBackoff:
+    """Delays between re-join attempts after a reconnect.
+
+    A server may still hold the old session of a client that reconnected (a half-open socket)
+    until its ping interval + ping timeout have passed, refusing the name meanwhile; so a client
+    keeps trying for at least ``for_at_least`` seconds (default 60 s, above python-socketio's
+    25 s + 20 s), starting at ``first`` and doubling up to ``cap``.
+    """
+
+    def __init__(self, first: float = 0.2, cap: float = 3.0, for_at_least: float = 60.0) -> None:
+        self.first = first
+        self.cap = cap
+        self.for_at_least = for_at_least
+
+    def delays(self) -> Iterator[float]:
+        """The sleeps between attempts; exhausted once ``for_at_least`` seconds are used up."""
+        spent, delay = 0.0, self.first
+        while spent < self.for_at_least:
+            yield delay
+            spent += delay
+            delay = min(delay * 2, self.cap)
