@@ -32,6 +32,9 @@ _ROOT_PAGES = {
     "bench/README.md": "development/bench.md",
 }
 
+#: Public modules that are scripts run by path, not API.
+_NOT_API = ("smcp.testing.peers", "smcp.testing.mcp_servers.")
+
 _FENCE = re.compile(r"^(```|~~~)")
 _INLINE = re.compile(r"(!?\[(?:[^\[\]]|\[[^\]]*\])*\])\(([^)\s]+)((?:\s+\"[^\"]*\")?)\)")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
@@ -58,7 +61,9 @@ def _public_modules(package: Path) -> list[str]:
             parts = parts[:-1]
         if any(part.startswith("_") for part in parts) or "tests" in parts:
             continue
-        names.append(".".join(parts))
+        name = ".".join(parts)
+        if not name.startswith(_NOT_API):
+            names.append(name)
     root = ".".join(package.relative_to(src).parts)
     return sorted(set(names), key=lambda n: (n != root, n))
 
