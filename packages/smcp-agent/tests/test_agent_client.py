@@ -424,12 +424,13 @@ async def test_unknown_handler_event_is_rejected(fake_server: Any) -> None:
 @pytest.mark.parametrize(
     ("reply", "error"),
     [
-        ({"tools": "nope", "req_id": "x"}, "ReplyError"),
+        ({"tools": "nope", "req_id": "x"}, "MalformedReplyError"),
         ({"code": 500, "message": "Internal server error"}, "InternalError"),
         ({"code": 403, "message": "agents only"}, "ForbiddenError"),
-        (None, "ReplyError"),
+        ({"code": 503, "message": "server shutting down"}, "SMCPError"),
+        (None, "MalformedReplyError"),
     ],
-    ids=["malformed", "500", "403", "empty-ack"],
+    ids=["malformed", "500", "403", "unknown-code", "empty-ack"],
 )
 async def test_bad_replies_are_typed(fake_server: Any, reply: Any, error: str) -> None:
     fake_server.replies["client:get_skills"] = lambda req: reply

@@ -1,4 +1,5 @@
-"""Pure functions of the Agent: handshake URL, 4008 recovery, join acks, the LLM toolset."""
+"""Pure parts of the Agent: the client rules it takes from core, its options, its export table,
+the notification routing, the LLM toolset, and a cheap import."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from typing import Any
 
 import pytest
 
-from smcp.agent._client import _pair
-from smcp.agent._handshake import handshake_url, version_error_from_body, version_error_from_exception
 from smcp.agent.llm import Toolset
+from smcp.core.handshake import (
+    handshake_url,
+    parse_join_ack,
+    version_error_from_body,
+    version_error_from_exception,
+)
 from smcp.core.models import SMCPTool
 
 
@@ -88,7 +93,7 @@ def test_version_error_found_in_exception_chain() -> None:
     ],
 )
 def test_join_ack_forms(ack: Any, expected: tuple[bool, str | None]) -> None:
-    assert _pair(ack) == expected
+    assert parse_join_ack(ack) == expected
 
 
 def tool(name: str, description: str = "d", schema: dict[str, Any] | None = None) -> SMCPTool:

@@ -6,7 +6,8 @@
         result = await agent.call_tool("comp1", "toolbox__echo", {"text": "hi"}, timeout=10)
 
 Heavy dependencies (python-socketio, pydantic models, MCP types) load on first use, so
-importing this package is cheap.
+importing this package is cheap: every public name but ``__version__`` is listed once in
+``_EXPORTS`` (and in ``__all__``) and imported on first access.
 """
 
 from __future__ import annotations
@@ -21,73 +22,85 @@ require_core_version("smcp-agent", __version__)
 if TYPE_CHECKING:
     from smcp.agent._blob import BlobData, PutBlobResult
     from smcp.agent._cache import ComputerCache, ComputerView
-    from smcp.agent._client import AsyncAgent, SkillFile
+    from smcp.agent._client import AsyncAgent
     from smcp.agent._handlers import AgentHandler, Notification
+    from smcp.agent._options import AgentOptions
+    from smcp.agent._skill import SkillFile
     from smcp.agent._sync import Agent
     from smcp.agent.errors import (
         AgentError,
         AuthenticationError,
+        ConfigError,
         ConnectError,
         ConnectionLostError,
         IntegrityError,
         JoinRefusedError,
+        LocalError,
         LocalTimeoutError,
+        MalformedReplyError,
         NotConnectedError,
         ProtocolVersionError,
         ReplyError,
         SMCPError,
+        SMCPException,
     )
     from smcp.agent.llm import Toolset
 
+#: Public name -> the module that defines it (imported on first access).
 _EXPORTS = {
     "Agent": "smcp.agent._sync",
+    "AgentHandler": "smcp.agent._handlers",
+    "AgentOptions": "smcp.agent._options",
     "AsyncAgent": "smcp.agent._client",
-    "SkillFile": "smcp.agent._client",
     "BlobData": "smcp.agent._blob",
-    "PutBlobResult": "smcp.agent._blob",
     "ComputerCache": "smcp.agent._cache",
     "ComputerView": "smcp.agent._cache",
-    "AgentHandler": "smcp.agent._handlers",
     "Notification": "smcp.agent._handlers",
+    "PutBlobResult": "smcp.agent._blob",
+    "SkillFile": "smcp.agent._skill",
     "Toolset": "smcp.agent.llm",
-    **{
-        name: "smcp.agent.errors"
-        for name in (
-            "AgentError",
-            "AuthenticationError",
-            "ConnectError",
-            "ConnectionLostError",
-            "IntegrityError",
-            "JoinRefusedError",
-            "LocalTimeoutError",
-            "NotConnectedError",
-            "ProtocolVersionError",
-            "ReplyError",
-            "SMCPError",
-        )
-    },
+    "AgentError": "smcp.agent.errors",
+    "AuthenticationError": "smcp.agent.errors",
+    "ConfigError": "smcp.agent.errors",
+    "ConnectError": "smcp.agent.errors",
+    "ConnectionLostError": "smcp.agent.errors",
+    "IntegrityError": "smcp.agent.errors",
+    "JoinRefusedError": "smcp.agent.errors",
+    "LocalError": "smcp.agent.errors",
+    "LocalTimeoutError": "smcp.agent.errors",
+    "MalformedReplyError": "smcp.agent.errors",
+    "NotConnectedError": "smcp.agent.errors",
+    "ProtocolVersionError": "smcp.agent.errors",
+    "ReplyError": "smcp.agent.errors",
+    "SMCPError": "smcp.agent.errors",
+    "SMCPException": "smcp.agent.errors",
 }
 
 __all__ = [
     "Agent",
     "AgentError",
     "AgentHandler",
+    "AgentOptions",
     "AsyncAgent",
     "AuthenticationError",
     "BlobData",
     "ComputerCache",
     "ComputerView",
+    "ConfigError",
     "ConnectError",
     "ConnectionLostError",
     "IntegrityError",
     "JoinRefusedError",
+    "LocalError",
     "LocalTimeoutError",
+    "MalformedReplyError",
     "NotConnectedError",
     "Notification",
     "ProtocolVersionError",
     "PutBlobResult",
     "ReplyError",
     "SMCPError",
+    "SMCPException",
     "SkillFile",
     "Toolset",
     "__version__",

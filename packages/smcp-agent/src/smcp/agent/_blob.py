@@ -1,4 +1,5 @@
-"""Chunked blob download (with resume and integrity check) and upload sessions (PROTOCOL §13)."""
+"""Chunked blob download (with resume and integrity check), upload sessions, and the restore of
+binary content a Computer moved to a blob (docs/protocol.md §13)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from smcp.agent.errors import ConnectionLostError, IntegrityError, LocalTimeoutError, ReplyError
+from smcp.core.errors import (
+    ConnectionLostError,
+    IntegrityError,
+    LocalTimeoutError,
+    MalformedReplyError,
+    SMCPError,
+)
+from smcp.core.results import SIDEBAND_HANDLE, SIDEBAND_SHA256, SIDEBAND_SIZE
 
 if TYPE_CHECKING:
     from smcp.core.models import GetBlobRet, PutBlobRet
@@ -81,17 +89,19 @@ async def drain(
                 declared = (chunk.total_size, chunk.sha256.lower())
                 mime = chunk.mime_type
                 if chunk.total_size < 0:
-                    raise ReplyError(f"blob declares a negative size {chunk.total_size}")
+                    raise MalformedReplyError(f"blob declares a negative size {chunk.total_size}")
             elif (chunk.total_size, chunk.sha256.lower()) != declared:
                 last_problem = "the blob changed while it was being read"
                 restart = True
                 break
             if chunk.chunk_offset != offset:
-                raise ReplyError(f"asked for offset {offset}, got a chunk at {chunk.chunk_offset}")
+                raise MalformedReplyError(f"asked for offset {offset}, got a chunk at {chunk.chunk_offset}")
             try:
                 piece = base64.b64decode(chunk.blob, validate=True)
             except (binascii.Error, ValueError) as exc:
-                raise ReplyError(f"blob chunk at offset {offset} is not valid base64: {exc}") from None
+                raise MalformedReplyError(
+                    f"blob chunk at offset {offset} is not valid base64: {exc}"
+                ) from None
             buf += piece
             offset += len(piece)
             if offset > declared[0]:
@@ -102,7 +112,9 @@ async def drain(
             if chunk.eof:
                 break
             if not piece:
-                raise ReplyError(f"empty chunk at offset {offset} without eof; the Computer is misbehaving")
+                raise MalformedReplyError(
+                    f"empty chunk at offset {offset} without eof; the Computer is misbehaving"
+                )
         if restart:
             logger.info("restarting blob download: %s", last_problem)
             continue
@@ -165,16 +177,59 @@ async def pump(
         if upload_id is None:
             upload_id = ack.upload_id
         elif ack.upload_id != upload_id:
-            raise ReplyError(f"upload id changed from {upload_id!r} to {ack.upload_id!r}")
+            raise MalformedReplyError(f"upload id changed from {upload_id!r} to {ack.upload_id!r}")
         offset += len(piece)
         await _report(progress, offset, total)
         if eof:
             final = ack
     if final.landing_path is None:
-        raise ReplyError("the final put_blob ack has no landing_path")
+        raise MalformedReplyError("the final put_blob ack has no landing_path")
     if final.sha256 is not None and final.sha256.lower() != digest:
         raise IntegrityError(f"the Computer stored sha256 {final.sha256}, we sent {digest}")
     if final.total_size is not None and final.total_size != total:
         raise IntegrityError(f"the Computer stored {final.total_size} bytes, we sent {total}")
     assert upload_id is not None
     return PutBlobResult(final.landing_path, total, digest, upload_id)
+
+
+#: The ``_meta`` keys of a content item whose binary field travels as a blob.
+SIDEBAND_KEYS = (SIDEBAND_HANDLE, SIDEBAND_SIZE, SIDEBAND_SHA256)
+
+
+async def restore_sideband(reply: dict[str, Any], download: Callable[[str], Awaitable[BlobData]]) -> None:
+    """Put the bytes of every sideband content item of a tool-call ``reply`` back in place.
+
+    An item whose ``_meta`` names a blob handle gets its ``data`` (image, audio) or
+    ``resource.blob`` back from ``download(handle)``, and loses the sideband keys. An item whose
+    blob cannot be fetched keeps its handle (logged).
+    """
+    for item in reply.get("content") or ():
+        if not isinstance(item, dict):
+            continue
+        meta = item.get("_meta")
+        if not isinstance(meta, dict):
+            continue
+        handle = meta.get(SIDEBAND_HANDLE)
+        if not isinstance(handle, str) or not handle:
+            continue
+        try:
+            blob = await download(handle)
+        except (
+            SMCPError,
+            IntegrityError,
+            MalformedReplyError,
+            LocalTimeoutError,
+            ConnectionLostError,
+        ) as exc:
+            logger.warning("could not fetch the binary content %s: %s; left as a handle", handle[:16], exc)
+            continue
+        encoded = base64.b64encode(blob.data).decode("ascii")
+        resource = item.get("resource")
+        if item.get("type") in ("image", "audio") or "data" in item or not isinstance(resource, dict):
+            item["data"] = encoded
+        else:
+            resource["blob"] = encoded
+        for key in SIDEBAND_KEYS:
+            meta.pop(key, None)
+        if not meta:
+            del item["_meta"]

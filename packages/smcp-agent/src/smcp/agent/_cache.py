@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
+
+from smcp.core.events import NotifyEvent
 
 if TYPE_CHECKING:
     from smcp.core.models import A2CSkillRef, GetComputerConfigRet, SMCPTool
@@ -16,6 +19,19 @@ logger = logging.getLogger("smcp.agent")
 
 CacheKind = Literal["tools", "config", "skills"]
 ALL_KINDS: tuple[CacheKind, ...] = ("tools", "config", "skills")
+
+#: What a notification naming a Computer does to the cache: refresh these kinds (of those the
+#: Agent caches) or, for ``None``, forget the Computer. A config change usually changes the tool
+#: list too, so it refreshes both. Notifications not listed leave the cache alone.
+NOTIFY_ROUTES: Mapping[NotifyEvent, tuple[CacheKind, ...] | None] = MappingProxyType(
+    {
+        NotifyEvent.ENTER_OFFICE: ALL_KINDS,
+        NotifyEvent.LEAVE_OFFICE: None,
+        NotifyEvent.UPDATE_CONFIG: ("config", "tools"),
+        NotifyEvent.UPDATE_TOOL_LIST: ("tools",),
+        NotifyEvent.UPDATE_SKILLS: ("skills",),
+    }
+)
 
 
 @dataclass(slots=True)
@@ -100,6 +116,19 @@ class ComputerCache:
         if view is None:
             view = self._views[computer] = ComputerView(computer)
         return view
+
+    async def route(self, event: NotifyEvent, computer: str, wanted: tuple[CacheKind, ...]) -> None:
+        """Apply :data:`NOTIFY_ROUTES` for a notification ``event`` about ``computer``."""
+        if event not in NOTIFY_ROUTES:
+            return
+        route = NOTIFY_ROUTES[event]
+        if route is None:
+            await self.drop(computer)
+            return
+        self.ensure(computer)  # a Computer that notifies is in the office
+        kinds = tuple(k for k in route if k in wanted)
+        if kinds:
+            self.request(computer, kinds)
 
     def request(self, computer: str, kinds: tuple[CacheKind, ...] = ALL_KINDS) -> None:
         """Schedule a refresh of ``kinds`` for ``computer`` (merged with any pending one)."""

@@ -1,42 +1,40 @@
-"""The asynchronous Agent."""
+"""The asynchronous Agent: the typed protocol methods over a :class:`~smcp.agent._connection.Connection`.
+
+Every ``client:*`` request goes through :meth:`AsyncAgent._request`, which reads the event table
+(:data:`smcp.core.events.EVENTS`): the request model that validates the fields, the reply model
+that parses the answer, and the deadline class (docs/protocol.md §4, §5.11).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import inspect
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, Unpack, cast
 
 from smcp.agent import _blob
-from smcp.agent._cache import ALL_KINDS, CacheKind, ComputerCache, ComputerView
-from smcp.agent._handlers import EVENT_KINDS, NOTIFY_KINDS, AgentHandler, Callback, Dispatcher, Notification
-from smcp.agent._handshake import (
-    handshake_url,
-    probe_version_gate,
-    version_error_from_body,
-    version_error_from_exception,
-)
-from smcp.agent.errors import (
-    AuthenticationError,
-    ConnectError,
-    ConnectionLostError,
-    IntegrityError,
-    JoinRefusedError,
-    LocalTimeoutError,
+from smcp.agent._cache import CacheKind, ComputerCache, ComputerView
+from smcp.agent._connection import Connection, Hooks
+from smcp.agent._handlers import EVENT_KINDS, AgentHandler, Callback, Dispatcher, Notification, notify_kind
+from smcp.agent._options import AgentOptions, AgentOverrides
+from smcp.agent._skill import SkillFile, load_skill_file
+from smcp.core.errors import (
+    ConfigError,
+    ErrorCode,
+    MalformedReplyError,
     NotConnectedError,
-    ReplyError,
+    ProtocolVersionError,
+    SMCPException,
+    error_from_payload,
+    is_error_payload,
 )
-from smcp.core.errors import ProtocolVersionError, SMCPError, error_from_payload, is_error_payload
-from smcp.core.events import NAMESPACE, ClientEvent, ServerEvent
+from smcp.core.events import EVENTS, ClientEvent, EventSpec, NotifyEvent, ServerEvent
+from smcp.core.handshake import Credential
 from smcp.core.naming import new_req_id
-from smcp.core.versioning import PROTOCOL_VERSION
+from smcp.core.roles import Role
 
 if TYPE_CHECKING:
     import socketio
@@ -48,37 +46,26 @@ if TYPE_CHECKING:
         A2CSkillRef,
         GetBlobRet,
         GetComputerConfigRet,
+        GetDesktopRet,
         GetResourcesRet,
+        GetSkillRet,
+        GetSkillsRet,
+        GetToolsRet,
+        ListRoomRet,
         PutBlobRet,
         SessionInfo,
         SMCPTool,
     )
 
-    M = TypeVar("M", bound=BaseModel)
-
 logger = logging.getLogger("smcp.agent")
 
-TokenProvider = Callable[[], "str | Awaitable[str]"]
+#: Kept for the earlier name of the ``token`` parameter's type.
+TokenProvider = Credential
 
-
-@dataclass(frozen=True, slots=True)
-class SkillFile:
-    """One file of a skill package, fully loaded and checked against its ``sha256``."""
-
-    name: str
-    rel_path: str
-    mime_type: str
-    sha256: str
-    data: bytes
-
-    @property
-    def total_size(self) -> int:
-        return len(self.data)
-
-    @property
-    def text(self) -> str:
-        """The content decoded as UTF-8 (raises ``UnicodeDecodeError`` for binary files)."""
-        return self.data.decode("utf-8")
+#: Requests that move blob bytes wait ``blob_timeout`` instead of ``request_timeout``.
+_BLOB_EVENTS = frozenset(
+    {ClientEvent.GET_SKILL.value, ClientEvent.GET_BLOB.value, ClientEvent.PUT_BLOB.value}
+)
 
 
 class AsyncAgent:
@@ -94,68 +81,71 @@ class AsyncAgent:
         token: sent as ``auth["token"]``; a callable (sync or async) is asked again on every
             (re)connect, so short-lived tokens can be refreshed.
         office: office to join on entering the context manager (or pass it to :meth:`join`).
-        name: this Agent's name in the office.
-        auth: further fields of the Socket.IO ``auth`` object.
-        headers: extra HTTP headers of the handshake (routing, proxies).
-        transports: ``("websocket",)`` by default; ``("polling", "websocket")`` for polling first.
-        request_timeout: local deadline of every request except tool calls and blob chunks.
-        tool_call_grace: extra local wait after a tool call's own timeout, so that the
-            Computer's timeout result can still arrive before the Agent gives up.
-        cache: keep :attr:`cache` (tools, config, skills of every Computer) up to date.
+        handler: an object whose ``on_<event>`` methods receive events (see :class:`AgentHandler`).
+        options: an :class:`AgentOptions` (timeouts, transports, cache, ...).
+        **overrides: fields of :class:`AgentOptions` (``name=``, ``request_timeout=``, ...),
+            applied on top of ``options``.
     """
 
     def __init__(
         self,
         url: str,
         *,
-        token: str | TokenProvider | None = None,
+        token: Credential = None,
         office: str | None = None,
-        name: str = "smcp-agent",
-        auth: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        transports: Sequence[str] = ("websocket",),
-        socketio_path: str = "socket.io",
-        namespace: str = NAMESPACE,
-        connect_timeout: float = 10.0,
-        request_timeout: float = 20.0,
-        blob_timeout: float = 30.0,
-        tool_call_grace: float = 5.0,
-        reconnect: bool = True,
         handler: AgentHandler | object | None = None,
-        cache: bool = True,
-        cache_kinds: Sequence[CacheKind] = ALL_KINDS,
+        options: AgentOptions | None = None,
+        **overrides: Unpack[AgentOverrides],
     ) -> None:
-        if not transports:
-            raise ValueError("transports must name at least one of 'websocket', 'polling'")
         self.url = url
-        self.name = name
-        self.office: str | None = None
+        self.options = (options or AgentOptions()).replace(**overrides)
         self._wanted_office = office
-        self._token = token
-        self._auth = dict(auth or {})
-        self._headers = dict(headers or {})
-        self._transports = list(transports)
-        self._socketio_path = socketio_path
-        self._namespace = namespace
-        self.connect_timeout = connect_timeout
-        self.request_timeout = request_timeout
-        self.blob_timeout = blob_timeout
-        self.tool_call_grace = tool_call_grace
-        self._reconnect = reconnect
-        self._use_cache = cache
-        self._cache_kinds: tuple[CacheKind, ...] = tuple(cache_kinds)
         self._dispatcher = Dispatcher()
         if handler is not None:
             self._dispatcher.add(handler)
-        self._sio: socketio.AsyncClient | None = None
-        self._link_up = False  # between our connect handler and the connection's loss
-        self._waiting: set[asyncio.Future[Any]] = set()  # acks awaited by _call
-        self._ever_connected = False
-        self._fatal: BaseException | None = None
-        self._refusal: Any = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._cache: ComputerCache | None = None
-        self._protocol_version = PROTOCOL_VERSION
+        hooks = Hooks(
+            self._on_connected, self._on_disconnected, self._on_joined, self._on_reconnected, self._on_notify
+        )
+        self._conn = Connection(url, self.options, token, hooks)
+
+    # -- options and state ------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.options.name
+
+    @property
+    def office(self) -> str | None:
+        """The office joined right now (``None`` before joining and while re-joining)."""
+        return self._conn.office
+
+    @property
+    def connected(self) -> bool:
+        return self._conn.connected
+
+    @property
+    def request_timeout(self) -> float:
+        return self.options.request_timeout
+
+    @property
+    def blob_timeout(self) -> float:
+        return self.options.blob_timeout
+
+    @property
+    def tool_call_grace(self) -> float:
+        return self.options.tool_call_grace
+
+    @property
+    def connect_timeout(self) -> float:
+        return self.options.connect_timeout
+
+    @property
+    def cache(self) -> ComputerCache:
+        """Cached tools/config/skills per Computer of the office (no round trip to read)."""
+        if self._cache is None:
+            self._cache = ComputerCache(self._fetch_for_cache, self._cache_listener)
+        return self._cache
 
     # -- context manager -------------------------------------------------------------------
 
@@ -183,7 +173,7 @@ class AsyncAgent:
     def on(self, event: str) -> Callable[[Callback], Callback]:
         """Decorator registering ``fn`` for ``event`` (e.g. ``"update_tool_list"``, ``"reconnected"``)."""
         if event not in EVENT_KINDS:
-            raise ValueError(f"unknown event {event!r}; use one of {sorted(EVENT_KINDS)}")
+            raise ConfigError(f"unknown event {event!r}; use one of {sorted(EVENT_KINDS)}")
 
         def register(fn: Callback) -> Callback:
             self._dispatcher.on(event, fn)
@@ -191,306 +181,166 @@ class AsyncAgent:
 
         return register
 
-    @property
-    def cache(self) -> ComputerCache:
-        """Cached tools/config/skills per Computer of the office (no round trip to read)."""
-        if self._cache is None:
-            self._cache = ComputerCache(self._fetch_for_cache, self._cache_listener)
-        return self._cache
-
     # -- connection ----------------------------------------------------------------------------
-
-    @property
-    def connected(self) -> bool:
-        return self._sio is not None and self._namespace in self._sio.namespaces and self._link_up
-
-    async def _auth_value(self) -> dict[str, Any] | None:
-        data = dict(self._auth)
-        token = self._token
-        if callable(token):
-            value = token()
-            token = await value if inspect.isawaitable(value) else value
-        if token:
-            data["token"] = token
-        return data or None
 
     async def connect(self) -> None:
         """Connect to the server (does not join an office; see :meth:`join`).
 
-        Raises :class:`ProtocolVersionError` (4008, never retried), :class:`AuthenticationError`
-        or :class:`ConnectError`.
+        Raises :class:`ConfigError` for a URL without scheme or host, :class:`ProtocolVersionError`
+        (4008, never retried), :class:`AuthenticationError` (the server refused the connection) or
+        :class:`ConnectError` (the server could not be reached).
         """
-        import socketio
-
-        if self.connected:
-            return
-        if self._sio is not None:
-            await self._drop_client()
-        self._fatal = None
-        self._refusal = None
-        self._ever_connected = False
-        sio = socketio.AsyncClient(
-            reconnection=self._reconnect,
-            reconnection_delay=0.5,
-            reconnection_delay_max=5,
-            handle_sigint=False,
-            logger=False,
-            engineio_logger=False,
-        )
-        ns = self._namespace
-        sio.on("connect", self._on_connect, namespace=ns)
-        sio.on("disconnect", self._on_disconnect, namespace=ns)
-        sio.on("connect_error", self._on_connect_error, namespace=ns)
-        for kind in NOTIFY_KINDS:
-            sio.on(f"notify:{kind}", self._make_notify_handler(kind), namespace=ns)
-        self._sio = sio
         self.cache  # noqa: B018 - create the cache inside the running loop
-        url = handshake_url(self.url, self._protocol_version)
-        try:
-            await sio.connect(
-                url,
-                headers=self._headers,
-                auth=self._auth_value,
-                transports=self._transports,
-                namespaces=[ns],
-                socketio_path=self._socketio_path,
-                wait_timeout=self.connect_timeout,
-            )
-        except (socketio.exceptions.ConnectionError, RuntimeError, OSError) as exc:
-            # RuntimeError/OSError: aiohttp may fail reading the gate's 400 body on polling.
-            await self._drop_client()
-            version = version_error_from_exception(exc)
-            if version is None:
-                version = await probe_version_gate(
-                    url, self._socketio_path, self._headers, self.connect_timeout
-                )
-            if version is not None:
-                raise version from None
-            if self._refusal is not None:
-                raise AuthenticationError(
-                    f"the server refused the connection ({_refusal_text(self._refusal)}); check the token"
-                ) from None
-            raise ConnectError(f"cannot connect to {self.url}: {exc}") from None
-
-    async def _drop_client(self) -> None:
-        sio, self._sio = self._sio, None
-        if sio is None:
-            return
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(sio.disconnect(), 5)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(sio.shutdown(), 5)
+        await self._conn.open()
 
     async def disconnect(self) -> None:
         """Close the connection (no automatic reconnect afterwards)."""
-        for task in list(self._tasks):
-            task.cancel()
         if self._cache is not None:
             await self._cache.clear()
-        self.office = None
-        self._mark_lost()
-        await self._drop_client()
+        await self._conn.close()
 
     async def close(self) -> None:
         """Leave the office (best effort) and disconnect."""
         if self.office is not None and self.connected:
             try:
                 await self.leave()
-            except (
-                SMCPError,
-                ConnectionLostError,
-                LocalTimeoutError,
-                NotConnectedError,
-                JoinRefusedError,
-            ) as exc:
+            except SMCPException as exc:
                 logger.info("leaving office on close failed: %s", exc)
         await self.disconnect()
 
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    # -- the connection's hooks ------------------------------------------------------------------
 
-    async def _on_connect(self) -> None:
-        self._link_up = True
-        if not self._ever_connected:
-            self._ever_connected = True
-            await self._dispatcher.emit("connected")
-            return
-        # The read loop is blocked while this handler runs: do the round trips in a task.
-        self._spawn(self._resync_after_reconnect())
+    async def _on_connected(self) -> None:
+        await self._dispatcher.emit("connected")
 
-    def _mark_lost(self) -> None:
-        """The connection is gone: flag it and fail every ack still awaited."""
-        self._link_up = False
-        for fut in self._waiting:
-            if not fut.done():
-                fut.set_exception(_Lost())
-        self._waiting.clear()
-
-    async def _on_disconnect(self, reason: Any = None) -> None:
-        self._mark_lost()
-        logger.info("disconnected from %s (%s)", self.url, reason)
+    async def _on_disconnected(self) -> None:
         await self._dispatcher.emit("disconnected")
 
-    async def _on_connect_error(self, data: Any = None) -> None:
-        version = version_error_from_body(data)
-        if version is not None:
-            self._fatal = version
-            if self._ever_connected:
-                logger.error("server rejected the protocol version on reconnect: %s; giving up", version)
-                self._spawn(self._drop_client())
-            return
-        self._refusal = data
-        if self._ever_connected and self._transports[0] == "websocket":
-            # a refused websocket handshake has no readable body: ask the gate once over HTTP
-            self._spawn(self._probe_during_reconnect())
-
-    async def _probe_during_reconnect(self) -> None:
-        url = handshake_url(self.url, self._protocol_version)
-        version = await probe_version_gate(url, self._socketio_path, self._headers, self.connect_timeout)
-        if version is not None and self._fatal is None:
-            self._fatal = version
-            logger.error("server rejected the protocol version on reconnect: %s; giving up", version)
-            await self._drop_client()
-
-    async def _resync_after_reconnect(self) -> None:
-        office = self.office
-        if office is not None:
-            self.office = None
-            for attempt in range(10):
-                try:
-                    await self.join(office)
-                    break
-                except (JoinRefusedError, LocalTimeoutError, SMCPError, NotConnectedError) as exc:
-                    if self._sio is None:
-                        return
-                    logger.warning("re-joining office %r failed (attempt %d): %s", office, attempt + 1, exc)
-                    await asyncio.sleep(min(0.2 * 2**attempt, 3.0))
-                except ConnectionLostError:
-                    return
-            else:
-                logger.error("could not re-join office %r after reconnecting", office)
-                return
+    async def _on_reconnected(self) -> None:
         await self._dispatcher.emit("reconnected")
 
-    # -- requests -----------------------------------------------------------------------------
+    async def _on_joined(self, office: str) -> None:
+        if self.options.cache:
+            await self._resync_cache()
 
-    def _client(self) -> socketio.AsyncClient:
-        if self._fatal is not None:
-            raise self._fatal
-        sio = self._sio
-        if sio is None:
-            raise NotConnectedError("the Agent is not connected; call connect() first")
-        # sio.connected turns true only after connect() returns; the namespace map is set earlier
-        if self._namespace not in sio.namespaces or not self._link_up:
-            raise NotConnectedError("the Agent is not connected right now (reconnecting); retry shortly")
-        return sio
+    async def _on_notify(self, event: NotifyEvent, data: dict[str, Any]) -> None:
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) else None
 
-    async def _call(self, event: str, data: dict[str, Any], timeout: float) -> Any:  # noqa: ASYNC109
-        """Send ``event`` and wait for its ack, the connection's loss, or the deadline.
+        computer, office = text("computer"), text("office_id")
+        note = Notification(notify_kind(event), computer, text("agent"), office, data)
+        mine = self.office is not None and office in (None, self.office)
+        if self.options.cache and computer is not None and mine:
+            await self.cache.route(event, computer, tuple(self.options.cache_kinds))
+        await self._dispatcher.emit(note.kind, note)
 
-        One future and one timer per call (no helper tasks): the ack callback resolves it,
-        :meth:`_mark_lost` fails it.
-        """
-        import socketio
+    # -- requests -------------------------------------------------------------------------------
 
-        sio = self._client()
-        loop = asyncio.get_running_loop()
-        reply: asyncio.Future[Any] = loop.create_future()
+    def _build(self, spec: EventSpec, fields: dict[str, Any]) -> BaseModel:
+        """The request model of ``spec`` from ``fields`` (``agent`` and ``req_id`` filled in)."""
+        from pydantic import ValidationError
 
-        def on_ack(*args: Any) -> None:
-            if not reply.done():
-                reply.set_result(args[0] if len(args) == 1 else (args or None))
-
-        self._waiting.add(reply)
-        timer = loop.call_later(timeout, _expire, reply)
+        model = spec.request
+        if model is None or not spec.may_send(Role.AGENT):
+            raise ConfigError(f"an Agent does not send {spec.name}")
+        if "agent" in model.model_fields:
+            fields.setdefault("agent", self.name)
+            fields.setdefault("req_id", new_req_id())
         try:
-            try:
-                await sio.emit(event, data, namespace=self._namespace, callback=on_ack)
-            except socketio.exceptions.BadNamespaceError:
-                raise ConnectionLostError(f"the connection dropped before {event} was sent") from None
-            return await reply
-        except _Lost:
-            lost = f"the connection dropped while waiting for the answer to {event}"
-            raise ConnectionLostError(lost) from None
-        except _Expired:
-            raise LocalTimeoutError(event, timeout) from None
-        finally:
-            timer.cancel()
-            self._waiting.discard(reply)
+            return model.model_validate(fields)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(part) for part in first.get("loc") or ()) or "<request>"
+            raise ConfigError(f"invalid {spec.name} request: field {where!r}: {first['msg']}") from None
 
-    def _base(self, computer: str | None = None, req_id: str | None = None) -> dict[str, Any]:
-        data: dict[str, Any] = {"agent": self.name, "req_id": req_id or new_req_id()}
-        if computer is not None:
-            data["computer"] = computer
-        return data
+    def _deadline(self, spec: EventSpec, request: BaseModel) -> float:
+        """The local deadline of one request, decided by its deadline class in the event table."""
+        if spec.timeout == "tool_call":
+            # the call's own (whole-second) timeout, the grace for the Computer's timeout result,
+            # and one second for the relay hops
+            return float(getattr(request, "timeout")) + self.options.tool_call_grace + 1  # noqa: B009
+        if spec.name in _BLOB_EVENTS:
+            return self.options.blob_timeout
+        return self.options.request_timeout
 
-    async def _request(
-        self,
-        event: str,
-        model: type[M],
-        data: dict[str, Any],
-        timeout: float | None = None,  # noqa: ASYNC109
-    ) -> M:
+    async def _send(self, event: ClientEvent | ServerEvent, fields: dict[str, Any]) -> tuple[BaseModel, Any]:
+        """Build and send the request of ``event``; return it and the raw ack."""
         from smcp.core import wire
 
-        reply = await self._call(event, data, self.request_timeout if timeout is None else timeout)
+        spec = EVENTS[event.value]
+        request = self._build(spec, fields)
+        reply = await self._conn.call(spec.name, wire.to_wire(request), self._deadline(spec, request))
+        return request, reply
+
+    async def _request(self, event: ClientEvent | ServerEvent, **fields: Any) -> BaseModel:
+        """Send ``event`` with ``fields`` and parse the reply with the model the event table names.
+
+        Raises the typed :class:`SMCPError` of an ErrorPayload and :class:`MalformedReplyError`
+        for an empty ack, a reply that does not validate or one for another request.
+        """
+        from smcp.core import wire
+
+        request, reply = await self._send(event, fields)
         if reply is None:
-            raise ReplyError(f"{event}: empty ack; the peer does not implement this event")
-        try:
-            parsed = wire.parse_reply(event, reply, model)
-        except SMCPError as exc:
-            if type(exc) is SMCPError and exc.message.startswith("malformed reply"):
-                raise ReplyError(exc.message) from None
-            raise
-        echo = getattr(parsed, "req_id", None)
-        if echo is not None and echo != data["req_id"]:
-            raise ReplyError(f"{event}: reply is for request {echo!r}, not {data['req_id']!r}")
+            raise MalformedReplyError(f"{event.value}: empty ack; the peer does not implement this event")
+        parsed = wire.parse_reply(event.value, reply)
+        echo, sent = getattr(parsed, "req_id", None), getattr(request, "req_id", None)
+        if echo is not None and echo != sent:
+            raise MalformedReplyError(f"{event.value}: reply is for request {echo!r}, not {sent!r}")
         return parsed
+
+    # -- compatibility for tests and harnesses that drive the wire directly -------------------------
+
+    async def _call(self, event: str, data: Any, timeout: float) -> Any:  # noqa: ASYNC109
+        """Send a raw ``event`` and return its raw ack (no model, no table)."""
+        return await self._conn.call(event, data, timeout)
+
+    def _client(self) -> socketio.AsyncClient:
+        return self._conn.client()
+
+    @property
+    def _protocol_version(self) -> str:
+        """The protocol version sent in the handshake (tests set another to meet the gate)."""
+        return self._conn.protocol_version
+
+    @_protocol_version.setter
+    def _protocol_version(self, version: str) -> None:
+        self._conn.protocol_version = version
+
+    @property
+    def _fatal(self) -> ProtocolVersionError | None:
+        return self._conn.fatal
 
     # -- office ----------------------------------------------------------------------------------
 
     async def join(self, office: str) -> None:
         """Join ``office`` as an agent; raises :class:`JoinRefusedError` with the server's reason."""
-        reply = await self._call(
-            ServerEvent.JOIN_OFFICE.value,
-            {"role": "agent", "name": self.name, "office_id": office},
-            self.request_timeout,
-        )
-        ok, reason = _pair(reply)
-        if not ok:
-            raise JoinRefusedError(office, reason or "no reason given")
-        self.office = office
+        await self._conn.join(office)
         self._wanted_office = office
-        if self._use_cache:
-            await self._resync_cache()
 
     async def leave(self) -> None:
         """Leave the current office."""
-        office = self.office
-        if office is None:
+        if self.office is None:
             return
-        reply = await self._call(ServerEvent.LEAVE_OFFICE.value, {"office_id": office}, self.request_timeout)
-        ok, reason = _pair(reply)
-        self.office = None
-        self._wanted_office = None
-        if self._cache is not None:
-            await self._cache.clear()
-        if not ok:
-            raise JoinRefusedError(office, reason or "leave refused")
+        try:
+            await self._conn.leave()
+        finally:
+            if self._conn.office is None:  # left, or refused after the server dropped us anyway
+                self._wanted_office = None
+                if self._cache is not None:
+                    await self._cache.clear()
 
     async def _resync_cache(self) -> None:
         try:
             computers = await self.computers()
-        except (SMCPError, LocalTimeoutError, ReplyError) as exc:
+        except SMCPException as exc:
             logger.warning("listing the office after joining failed: %s", exc)
             return
         names = {c.name for c in computers}
         await self.cache.retain_only(names)
         for name in names:
-            self.cache.request(name, self._cache_kinds)
+            self.cache.request(name, tuple(self.options.cache_kinds))
 
     def _require_office(self) -> str:
         if self.office is None:
@@ -499,70 +349,52 @@ class AsyncAgent:
 
     async def sessions(self) -> list[SessionInfo]:
         """Every session (agents and Computers) of the office."""
-        from smcp.core.models import ListRoomRet
-
-        office = self._require_office()
-        data = self._base()
-        data["office_id"] = office
-        ret = await self._request(ServerEvent.LIST_ROOM.value, ListRoomRet, data)
-        return ret.sessions
+        ret = await self._request(ServerEvent.LIST_ROOM, office_id=self._require_office())
+        return cast("ListRoomRet", ret).sessions
 
     async def computers(self) -> list[SessionInfo]:
         """The Computers of the office."""
-        return [s for s in await self.sessions() if s.role == "computer"]
+        return [s for s in await self.sessions() if s.role == Role.COMPUTER.value]
 
     # -- client:* requests --------------------------------------------------------------------
 
     async def get_tools(self, computer: str) -> list[SMCPTool]:
         """The tools ``computer`` exposes (also refreshes the cache)."""
         tools = await self._fetch_tools(computer)
-        if self._use_cache and computer in self.cache:
+        if self.options.cache and computer in self.cache:
             self.cache.store(computer, "tools", tools)
         return tools
 
     async def _fetch_tools(self, computer: str) -> list[SMCPTool]:
-        from smcp.core.models import GetToolsRet
-
-        ret = await self._request(ClientEvent.GET_TOOLS.value, GetToolsRet, self._base(computer))
-        return ret.tools
+        return cast("GetToolsRet", await self._request(ClientEvent.GET_TOOLS, computer=computer)).tools
 
     async def get_config(self, computer: str) -> GetComputerConfigRet:
         """The raw MCP server configuration of ``computer`` (also refreshes the cache)."""
         config = await self._fetch_config(computer)
-        if self._use_cache and computer in self.cache:
+        if self.options.cache and computer in self.cache:
             self.cache.store(computer, "config", config)
         return config
 
     async def _fetch_config(self, computer: str) -> GetComputerConfigRet:
-        from smcp.core.models import GetComputerConfigRet
-
-        return await self._request(ClientEvent.GET_CONFIG.value, GetComputerConfigRet, self._base(computer))
+        return cast("GetComputerConfigRet", await self._request(ClientEvent.GET_CONFIG, computer=computer))
 
     async def get_desktop(
         self, computer: str, size: int | None = None, window: str | None = None
     ) -> list[str]:
         """Rendered ``window://`` entries of ``computer`` (at most ``size``, or one exact ``window``)."""
-        from smcp.core.models import GetDesktopRet
-
-        data = self._base(computer)
-        if size is not None:
-            data["desktop_size"] = size
-        if window is not None:
-            data["window"] = window
-        ret = await self._request(ClientEvent.GET_DESKTOP.value, GetDesktopRet, data)
-        return ret.desktops
+        ret = await self._request(
+            ClientEvent.GET_DESKTOP, computer=computer, desktop_size=size, window=window
+        )
+        return cast("GetDesktopRet", ret).desktops
 
     async def get_resources(
         self, computer: str, mcp_server: str, cursor: str | None = None
     ) -> GetResourcesRet:
         """One page of resources of MCP server ``mcp_server`` (a bundle id) on ``computer``."""
-        from smcp.core.models import GetResourcesRet
-
-        data = self._base(computer)
-        data["mcp_server"] = mcp_server
-        if cursor is not None:
-            data["cursor"] = cursor
-        return await self._request(ClientEvent.GET_RESOURCES.value, GetResourcesRet, data)
+        ret = await self._request(
+            ClientEvent.GET_RESOURCES, computer=computer, mcp_server=mcp_server, cursor=cursor
+        )
+        return cast("GetResourcesRet", ret)
 
     async def iter_resources(
         self, computer: str, mcp_server: str, *, max_pages: int = 1000
@@ -578,61 +410,41 @@ class AsyncAgent:
             if not cursor:
                 return
             if cursor in seen:
-                raise ReplyError(f"resource paging of {mcp_server!r} loops (cursor {cursor!r} repeated)")
+                raise MalformedReplyError(
+                    f"resource paging of {mcp_server!r} loops (cursor {cursor!r} repeated)"
+                )
             seen.add(cursor)
-        raise ReplyError(f"resource paging of {mcp_server!r} exceeded {max_pages} pages")
+        raise MalformedReplyError(f"resource paging of {mcp_server!r} exceeded {max_pages} pages")
 
     async def get_skills(self, computer: str) -> list[A2CSkillRef]:
         """The skills ``computer`` offers (also refreshes the cache)."""
         skills = await self._fetch_skills(computer)
-        if self._use_cache and computer in self.cache:
+        if self.options.cache and computer in self.cache:
             self.cache.store(computer, "skills", skills)
         return skills
 
     async def _fetch_skills(self, computer: str) -> list[A2CSkillRef]:
-        from smcp.core.models import GetSkillsRet
-
-        ret = await self._request(ClientEvent.GET_SKILLS.value, GetSkillsRet, self._base(computer))
-        return ret.skills
+        return cast("GetSkillsRet", await self._request(ClientEvent.GET_SKILLS, computer=computer)).skills
 
     async def get_skill(self, computer: str, name: str, rel_path: str | None = None) -> SkillFile:
         """One file of skill ``name`` (``SKILL.md`` by default), inline or drained from its blob."""
-        from smcp.core.models import GetSkillRet
-
-        data = self._base(computer)
-        data["name"] = name
-        if rel_path is not None:
-            data["rel_path"] = rel_path
-        ret = await self._request(ClientEvent.GET_SKILL.value, GetSkillRet, data, self.blob_timeout)
-        if ret.body is not None:
-            raw = ret.body.encode("utf-8")
-            digest = hashlib.sha256(raw).hexdigest()
-            if digest != ret.sha256.lower():
-                raise IntegrityError(
-                    f"skill {name!r} {ret.rel_path}: body sha256 {digest} != declared {ret.sha256}"
-                )
-        else:
-            assert ret.blob_handle is not None
-            blob = await self.download_blob(computer, ret.blob_handle)
-            if blob.sha256 != ret.sha256.lower() or blob.total_size != ret.total_size:
-                raise IntegrityError(
-                    f"skill {name!r} {ret.rel_path}: blob does not match the declared size/sha256"
-                )
-            raw = blob.data
-        return SkillFile(ret.name, ret.rel_path, ret.mime_type, ret.sha256.lower(), raw)
+        ret = await self._request(ClientEvent.GET_SKILL, computer=computer, name=name, rel_path=rel_path)
+        return await load_skill_file(
+            cast("GetSkillRet", ret), lambda handle: self.download_blob(computer, handle)
+        )
 
     async def get_blob(
         self, computer: str, blob_handle: str, chunk_offset: int = 0, max_chunk_bytes: int | None = None
     ) -> GetBlobRet:
         """One chunk of a blob (see :meth:`download_blob` for the whole of it)."""
-        from smcp.core.models import GetBlobRet
-
-        data = self._base(computer)
-        data["blob_handle"] = blob_handle
-        data["chunk_offset"] = chunk_offset
-        if max_chunk_bytes is not None:
-            data["max_chunk_bytes"] = max_chunk_bytes
-        return await self._request(ClientEvent.GET_BLOB.value, GetBlobRet, data, self.blob_timeout)
+        ret = await self._request(
+            ClientEvent.GET_BLOB,
+            computer=computer,
+            blob_handle=blob_handle,
+            chunk_offset=chunk_offset,
+            max_chunk_bytes=max_chunk_bytes,
+        )
+        return cast("GetBlobRet", ret)
 
     async def download_blob(
         self, computer: str, blob_handle: str, *, progress: _blob.Progress | None = None
@@ -654,12 +466,9 @@ class AsyncAgent:
         progress: _blob.Progress | None = None,
     ) -> _blob.PutBlobResult:
         """Upload ``data`` to ``computer``; pass the returned ``landing_path`` to its tools."""
-        from smcp.core.models import PutBlobRet
 
         async def send(fields: dict[str, Any]) -> PutBlobRet:
-            req = self._base(computer)
-            req.update(fields)
-            return await self._request(ClientEvent.PUT_BLOB.value, PutBlobRet, req, self.blob_timeout)
+            return cast("PutBlobRet", await self._request(ClientEvent.PUT_BLOB, computer=computer, **fields))
 
         return await _blob.pump(send, data, name_hint=name_hint, chunk_size=chunk_size, progress=progress)
 
@@ -679,27 +488,30 @@ class AsyncAgent:
 
         Tool failures come back as a result with ``isError`` set. If nothing arrives within
         ``timeout`` + ``tool_call_grace`` seconds the Agent sends ``server:tool_call_cancel``
-        and returns a result whose ``meta["a2c_timeout"]`` is true. Cancelling the awaiting
-        task also cancels the call on the Computer. Oversized binary content is fetched back
-        from the Computer automatically unless ``keep_blob_handles`` is set (then the items
-        keep their ``_meta.a2c_blob_handle``; fetch them with :meth:`download_blob`).
-        Raises a typed :class:`SMCPError` when the server refuses the call (e.g. 404 unknown
-        Computer) and :class:`ConnectionLostError` when the connection drops meanwhile.
+        and returns a result whose ``meta["a2c_timeout"]`` is true (a 408 from the server is
+        handled the same way). Cancelling the awaiting task also cancels the call on the
+        Computer. Oversized binary content is fetched back from the Computer automatically
+        unless ``keep_blob_handles`` is set (then the items keep their ``_meta.a2c_blob_handle``;
+        fetch them with :meth:`download_blob`). Raises the typed :class:`SMCPError` of any
+        ErrorPayload answer (e.g. 404 unknown Computer, or a code we do not know, such as a
+        503 from a server shutting down) and :class:`ConnectionLostError` when the connection
+        drops meanwhile.
         """
         from smcp.core import results
+        from smcp.core.errors import LocalTimeoutError
 
-        if timeout <= 0:
-            raise ValueError("timeout must be positive (seconds)")
-        wire_timeout = math.ceil(timeout)
+        if not timeout > 0:
+            raise ConfigError("timeout must be positive (seconds)")
         req_id = req_id or new_req_id()
-        data = self._base(computer, req_id)
-        data["tool_name"] = tool
-        data["params"] = dict(params or {})
-        data["timeout"] = wire_timeout
+        fields = {
+            "computer": computer,
+            "req_id": req_id,
+            "tool_name": tool,
+            "params": dict(params or {}),
+            "timeout": math.ceil(timeout),
+        }
         try:
-            reply = await self._call(
-                ClientEvent.TOOL_CALL.value, data, wire_timeout + self.tool_call_grace + 1
-            )
+            _, reply = await self._send(ClientEvent.TOOL_CALL, fields)
         except LocalTimeoutError:
             await self.cancel(req_id)
             return results.from_wire(results.timeout_result(f"req_id={req_id}"))
@@ -707,131 +519,49 @@ class AsyncAgent:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.cancel(req_id))
             raise
-        if isinstance(reply, dict) and reply.get("code") == 408 and is_error_payload(reply):
-            await self.cancel(req_id)
-            return results.from_wire(results.timeout_result(f"req_id={req_id}"))
         if is_error_payload(reply):
-            raise error_from_payload(reply)
+            error = error_from_payload(reply)
+            if error.error_code == ErrorCode.REQUEST_TIMEOUT:
+                await self.cancel(req_id)
+                return results.from_wire(results.timeout_result(f"req_id={req_id}"))
+            raise error
         if not isinstance(reply, dict):
-            raise ReplyError(
-                f"client:tool_call: expected a CallToolResult object, got {type(reply).__name__}"
+            raise MalformedReplyError(
+                f"{ClientEvent.TOOL_CALL.value}: expected a CallToolResult object, got {type(reply).__name__}"
             )
         if not keep_blob_handles:
-            await self._restore_sideband(computer, reply)
-        return results.from_wire(reply)
+            await _blob.restore_sideband(reply, lambda handle: self.download_blob(computer, handle))
+        return _tool_result(reply)
 
     async def cancel(self, req_id: str) -> None:
         """Ask the Computer to cancel the tool call ``req_id`` (fire and forget)."""
+        from smcp.core import wire
+
         try:
-            sio = self._client()
-            await sio.emit(
-                ServerEvent.TOOL_CALL_CANCEL.value,
-                {"agent": self.name, "req_id": req_id},
-                namespace=self._namespace,
-            )
+            request = self._build(EVENTS[ServerEvent.TOOL_CALL_CANCEL.value], {"req_id": req_id})
+            await self._conn.emit(ServerEvent.TOOL_CALL_CANCEL.value, wire.to_wire(request))
         except Exception as exc:
             logger.info("could not send the cancel for %s: %s", req_id, exc)
 
-    async def _restore_sideband(self, computer: str, reply: dict[str, Any]) -> None:
-        from smcp.core.results import SIDEBAND_HANDLE
-
-        for item in reply.get("content") or ():
-            if not isinstance(item, dict):
-                continue
-            meta = item.get("_meta")
-            if not isinstance(meta, dict):
-                continue
-            handle = meta.get(SIDEBAND_HANDLE)
-            if not isinstance(handle, str) or not handle:
-                continue
-            try:
-                blob = await self.download_blob(computer, handle)
-            except (SMCPError, IntegrityError, ReplyError, LocalTimeoutError, ConnectionLostError) as exc:
-                logger.warning(
-                    "could not fetch the binary content %s: %s; left as a handle", handle[:16], exc
-                )
-                continue
-            encoded = base64.b64encode(blob.data).decode("ascii")
-            resource = item.get("resource")
-            if item.get("type") in ("image", "audio") or "data" in item or not isinstance(resource, dict):
-                item["data"] = encoded
-            else:
-                resource["blob"] = encoded
-            for key in [k for k in meta if k.startswith("a2c_")]:
-                del meta[key]
-            if not meta:
-                del item["_meta"]
-
-    # -- notifications and cache ----------------------------------------------------------------
-
-    def _make_notify_handler(self, kind: str) -> Callable[[Any], Awaitable[None]]:
-        async def handle(data: Any = None) -> None:
-            await self._on_notify(kind, data if isinstance(data, dict) else {})
-
-        return handle
-
-    async def _on_notify(self, kind: str, data: dict[str, Any]) -> None:
-        computer = data.get("computer") if isinstance(data.get("computer"), str) else None
-        agent = data.get("agent") if isinstance(data.get("agent"), str) else None
-        office = data.get("office_id") if isinstance(data.get("office_id"), str) else None
-        note = Notification(kind, computer, agent, office, data)
-        if self._use_cache and computer is not None and self.office is not None:
-            if office is not None and office != self.office:
-                pass
-            elif kind == "enter_office":
-                self.cache.request(computer, self._cache_kinds)
-            elif kind == "leave_office":
-                await self.cache.drop(computer)
-            elif kind == "update_config":
-                self.cache.request(computer, tuple(k for k in ("config", "tools") if k in self._cache_kinds))
-            elif kind == "update_tool_list" and "tools" in self._cache_kinds:
-                self.cache.request(computer, ("tools",))
-            elif kind == "update_skills" and "skills" in self._cache_kinds:
-                self.cache.request(computer, ("skills",))
-        await self._dispatcher.emit(kind, note)
+    # -- cache ------------------------------------------------------------------------------------
 
     async def _fetch_for_cache(self, computer: str, kind: CacheKind) -> Any:
-        if kind == "tools":
-            return await self._fetch_tools(computer)
-        if kind == "config":
-            return await self._fetch_config(computer)
-        return await self._fetch_skills(computer)
+        fetch = {"tools": self._fetch_tools, "config": self._fetch_config, "skills": self._fetch_skills}[kind]
+        return await fetch(computer)
 
     async def _cache_listener(self, computer: str, view: ComputerView | None) -> None:
         await self._dispatcher.emit("cache_updated", computer, view)
 
 
-def _pair(reply: Any) -> tuple[bool, str | None]:
-    """Read a join/leave ack: ``(True, None)`` / ``(False, reason)`` / an ErrorPayload."""
-    if is_error_payload(reply):
-        err = error_from_payload(reply)
-        return False, err.message
-    if isinstance(reply, (list, tuple)):
-        ok = bool(reply[0]) if reply else False
-        reason = reply[1] if len(reply) > 1 and isinstance(reply[1], str) else None
-        return ok, reason
-    if isinstance(reply, bool):
-        return reply, None
-    return False, f"unexpected answer {reply!r}"
+def _tool_result(reply: dict[str, Any]) -> CallToolResult:
+    from pydantic import ValidationError
 
+    from smcp.core import results
 
-class _Lost(Exception):
-    """Internal: the connection dropped while an ack was awaited."""
-
-
-class _Expired(Exception):
-    """Internal: an ack did not arrive within the deadline."""
-
-
-def _expire(fut: asyncio.Future[Any]) -> None:
-    if not fut.done():
-        fut.set_exception(_Expired())
-
-
-def _refusal_text(data: Any) -> str:
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return str(data["message"])
-    return str(data)
+    try:
+        return results.from_wire(reply)
+    except ValidationError as exc:
+        raise MalformedReplyError(f"{ClientEvent.TOOL_CALL.value}: not a CallToolResult: {exc}") from None
 
 
 __all__ = ["AsyncAgent", "ProtocolVersionError", "SkillFile"]

@@ -6,29 +6,31 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
+
+from smcp.core.errors import ConfigError
+from smcp.core.events import NotifyEvent
 
 logger = logging.getLogger("smcp.agent")
 
-#: Notifications the server sends to an Agent.
-NotifyKind = Literal[
-    "enter_office", "leave_office", "update_config", "update_tool_list", "update_desktop", "update_skills"
-]
-#: Everything a handler can subscribe to: the notifications plus Agent-side events.
-EventKind = Literal[
-    "enter_office",
-    "leave_office",
-    "update_config",
-    "update_tool_list",
-    "update_desktop",
-    "update_skills",
-    "cache_updated",
-    "connected",
-    "disconnected",
-    "reconnected",
-]
-EVENT_KINDS: frozenset[str] = frozenset(EventKind.__args__)  # type: ignore[attr-defined]
-NOTIFY_KINDS: tuple[str, ...] = NotifyKind.__args__  # type: ignore[attr-defined]
+#: The notifications the server sends to an Agent: every ``notify:*`` event except
+#: ``notify:tool_call_cancel``, which goes to Computers only.
+AGENT_NOTIFICATIONS: tuple[NotifyEvent, ...] = tuple(
+    e for e in NotifyEvent if e is not NotifyEvent.TOOL_CALL_CANCEL
+)
+
+
+def notify_kind(event: NotifyEvent) -> str:
+    """A notification's handler name: the event without ``notify:`` (``"update_tool_list"``)."""
+    return event.value.removeprefix("notify:")
+
+
+#: Handler names of the notifications, in :class:`NotifyEvent` order.
+NOTIFY_KINDS: tuple[str, ...] = tuple(notify_kind(e) for e in AGENT_NOTIFICATIONS)
+#: Agent-side events a handler can subscribe to besides the notifications.
+AGENT_EVENTS: tuple[str, ...] = ("cache_updated", "connected", "disconnected", "reconnected")
+#: Everything a handler can subscribe to.
+EVENT_KINDS: frozenset[str] = frozenset(NOTIFY_KINDS + AGENT_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,7 @@ class Dispatcher:
 
     def on(self, kind: str, fn: Callback) -> None:
         if kind not in EVENT_KINDS:
-            raise ValueError(f"unknown event {kind!r}; use one of {sorted(EVENT_KINDS)}")
+            raise ConfigError(f"unknown event {kind!r}; use one of {sorted(EVENT_KINDS)}")
         self._functions.setdefault(kind, []).append(fn)
 
     def has(self, kind: str) -> bool:

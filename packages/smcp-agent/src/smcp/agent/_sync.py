@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
 
-from smcp.agent._cache import ALL_KINDS, CacheKind, ComputerCache
-from smcp.agent._client import AsyncAgent, SkillFile, TokenProvider
+from smcp.agent._blob import CHUNK_BYTES
+from smcp.agent._cache import ComputerCache
+from smcp.agent._client import AsyncAgent
 from smcp.agent._handlers import AgentHandler, Callback
-from smcp.core.events import NAMESPACE
+from smcp.agent._options import AgentOptions, AgentOverrides
+from smcp.agent._skill import SkillFile
+from smcp.core.handshake import Credential
 
 if TYPE_CHECKING:
     from mcp_types import CallToolResult
@@ -83,53 +86,28 @@ class Agent:
 
     It runs an :class:`AsyncAgent` on a private event-loop thread, so it works in plain
     threads and programs without asyncio. Handlers run on that thread: keep them short and
-    do not call this Agent from inside them. ``operation_timeout`` bounds every blocking
-    call (each request also has its own, shorter, deadline).
+    do not call this Agent from inside them. The arguments are those of :class:`AsyncAgent`
+    (``options`` and keyword overrides of :class:`AgentOptions` included), plus
+    ``operation_timeout``, which bounds every blocking call (each request also has its own,
+    shorter, deadline).
     """
 
     def __init__(
         self,
         url: str,
         *,
-        token: str | TokenProvider | None = None,
+        token: Credential = None,
         office: str | None = None,
-        name: str = "smcp-agent",
-        auth: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        transports: Sequence[str] = ("websocket",),
-        socketio_path: str = "socket.io",
-        namespace: str = NAMESPACE,
-        connect_timeout: float = 10.0,
-        request_timeout: float = 20.0,
-        blob_timeout: float = 30.0,
-        tool_call_grace: float = 5.0,
-        reconnect: bool = True,
         handler: AgentHandler | object | None = None,
-        cache: bool = True,
-        cache_kinds: Sequence[CacheKind] = ALL_KINDS,
+        options: AgentOptions | None = None,
         operation_timeout: float = 600.0,
+        **overrides: Unpack[AgentOverrides],
     ) -> None:
-        self._loop = _LoopThread()
+        # build the AsyncAgent first: invalid options raise before a thread is started
+        agent = AsyncAgent(url, token=token, office=office, handler=handler, options=options, **overrides)
         self.operation_timeout = operation_timeout
-        self._agent = AsyncAgent(
-            url,
-            token=token,
-            office=office,
-            name=name,
-            auth=auth,
-            headers=headers,
-            transports=transports,
-            socketio_path=socketio_path,
-            namespace=namespace,
-            connect_timeout=connect_timeout,
-            request_timeout=request_timeout,
-            blob_timeout=blob_timeout,
-            tool_call_grace=tool_call_grace,
-            reconnect=reconnect,
-            handler=handler,
-            cache=cache,
-            cache_kinds=cache_kinds,
-        )
+        self._agent = agent
+        self._loop = _LoopThread()
 
     def _run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
         return self._loop.run(coro, self.operation_timeout if timeout is None else timeout)
@@ -138,6 +116,10 @@ class Agent:
     def async_agent(self) -> AsyncAgent:
         """The underlying :class:`AsyncAgent` (lives on the private loop thread)."""
         return self._agent
+
+    @property
+    def options(self) -> AgentOptions:
+        return self._agent.options
 
     @property
     def name(self) -> str:
@@ -245,7 +227,7 @@ class Agent:
         data: bytes,
         *,
         name_hint: str | None = None,
-        chunk_size: int = 256 * 1024,
+        chunk_size: int = CHUNK_BYTES,
         progress: Progress | None = None,
     ) -> PutBlobResult:
         return self._run(

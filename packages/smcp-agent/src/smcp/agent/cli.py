@@ -80,8 +80,7 @@ def _agent(opts: Options, *, cache: bool) -> AsyncAgent:
 def _run(
     ctx: typer.Context, work: Callable[[AsyncAgent, Options], Awaitable[int]], *, cache: bool = False
 ) -> None:
-    from smcp.agent.errors import AgentError
-    from smcp.core.errors import SMCPError
+    from smcp.core.errors import SMCPException
 
     opts: Options = ctx.obj
 
@@ -91,7 +90,7 @@ def _run(
 
     try:
         code = asyncio.run(main())
-    except (AgentError, SMCPError, ValueError, OSError) as exc:
+    except SMCPException as exc:
         _fail(str(exc) or type(exc).__name__)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
@@ -295,7 +294,7 @@ def watch(
     """Print notifications as they arrive (one line each; JSON lines with --json) until Ctrl-C."""
 
     async def work(agent: AsyncAgent, opts: Options) -> int:
-        from smcp.agent._handlers import NOTIFY_KINDS, Notification
+        from smcp.agent._handlers import AGENT_NOTIFICATIONS, Notification, notify_kind
 
         def show(note: Notification) -> None:
             if opts.as_json:
@@ -305,8 +304,8 @@ def watch(
                 sys.stdout.write(f"{note.kind} {who}\n")
                 sys.stdout.flush()
 
-        for kind in NOTIFY_KINDS:
-            agent.on(kind)(show)
+        for event in AGENT_NOTIFICATIONS:
+            agent.on(notify_kind(event))(show)
         if not opts.as_json:
             sys.stdout.write(f"watching office {opts.office} (Ctrl-C to stop)\n")
             sys.stdout.flush()
@@ -350,8 +349,7 @@ def repl_completions(agent: AsyncAgent, words: list[str], current: str) -> list[
 
 async def _repl_line(agent: AsyncAgent, line: str) -> bool:
     """Run one REPL line; ``False`` means quit."""
-    from smcp.agent.errors import AgentError
-    from smcp.core.errors import SMCPError
+    from smcp.core.errors import SMCPException
 
     try:
         words = shlex.split(line)
@@ -388,8 +386,10 @@ async def _repl_line(agent: AsyncAgent, line: str) -> bool:
                 sys.stdout.write(f"{r.uri}  {r.name}\n")
         else:
             _fail(f"unknown command or wrong arguments: {line.strip()!r}; type help")
-    except (AgentError, SMCPError, ValueError) as exc:
+    except SMCPException as exc:
         _fail(str(exc))
+    except ValueError as exc:  # the line's own JSON arguments or SIZE: a usage error
+        _fail(f"bad arguments: {exc}")
     sys.stdout.flush()
     return True
 
