@@ -2,7 +2,8 @@
 
     python bench/fullstack.py --impl ours     --url URL --computer NAME --office O [--server-pid PID]
     python bench/fullstack.py --impl official --url URL --computer NAME --office O    (official venv python)
-    python bench/fullstack.py --impl mcp-direct --mcp-python PY --mcp-script testing/mcp_servers/toolbox.py
+    python bench/fullstack.py --impl mcp-direct --mcp-python PY \
+        --mcp-script packages/smcp-testing/src/smcp/testing/mcp_servers/toolbox.py
 
 ``ours`` drives our ``smcp.agent.AsyncAgent``; ``official`` drives a2c-smcp 0.4.2's
 ``AsyncSMCPAgentClient`` (so this file must stay importable by that venv: standard library and

@@ -29,10 +29,12 @@ from common import Result, log
 from report import Record, summary_table, target_status, target_table, targets
 from servers import ROOT, SERVER_NAMES, Servers, ours_available
 
+from smcp.testing.mcp_servers import script_path
+
 HERE = Path(__file__).resolve().parent
 SCENARIOS = ("latency", "throughput", "broadcast", "connscale", "officefill", "idle", "fullstack", "imports")
 STD_SCENARIOS = {"latency", "throughput"}  # the -std variants only answer the per-call CPU targets
-TOOLBOX = ROOT / "testing" / "mcp_servers" / "toolbox.py"
+TOOLBOX = script_path("toolbox")
 
 
 def parse_args() -> argparse.Namespace:
@@ -256,7 +258,9 @@ class Plan:
             self.record(name, "fullstack", rep, res)
 
     def trio(self, impl: str, rep: int, common: list[str]) -> Result:
-        from e2e.harness import official_python, start_official_computer, stdio_server_entry, write_mcp_json
+        from smcp.testing.mcp_config import stdio_server_entry, write_mcp_json
+        from smcp.testing.official import start_official_computer
+        from smcp.testing.official_env import official_python
 
         office, computer = f"fs-office-{rep}", f"fs-computer-{rep}"
         work = Path(tempfile.mkdtemp(prefix=f"smcp-bench-fs-{impl}-"))
@@ -313,7 +317,8 @@ class Plan:
 
     def imports(self, rep: int) -> None:
         import imports
-        from e2e.harness import official_python
+
+        from smcp.testing.official_env import official_python
 
         official = official_python() if "official" in self.args.servers else None
         for module, res in imports.measure_all(sys.executable, official, self.args.import_runs).items():
@@ -475,5 +480,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

@@ -1,7 +1,7 @@
 """The servers under comparison and how to start them as separate processes.
 
-Every server binds 127.0.0.1 port 0 and prints ``LISTENING <port>``; the harness'
-``ProcessManager`` (e2e/harness) runs each in its own process group with a log file and stops
+Every server binds 127.0.0.1 port 0 and prints ``LISTENING <port>``; the ``ProcessManager`` of
+``smcp.testing.processes`` runs each in its own process group with a log file and stops
 it by PID. Names:
 
     ours          our app (create_app, as smcp-server builds it) on the plain stack: asyncio + h11 + wsproto
@@ -23,12 +23,13 @@ from pathlib import Path
 
 from common import log
 
+from smcp.testing.official_env import CACHE_ENV, official_python
+from smcp.testing.peers import peer_script
+from smcp.testing.processes import ManagedProcess, ProcessManager
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from e2e.harness import ManagedProcess, ProcessManager, official_python  # noqa: E402
+os.environ.setdefault(CACHE_ENV, str(ROOT / ".e2e-cache"))  # the e2e suite's official venv
 
 SERVER_NAMES = ("ours", "official", "relay", "ours-std", "relay-std")
 READY = r"LISTENING (\d+)"
@@ -72,7 +73,7 @@ def spec_for(name: str, token: str) -> ServerSpec:
             name, argv, "auto (uvloop, httptools, websockets when uvicorn[standard] is installed)"
         )
     if name == "official":
-        script = ROOT / "e2e" / "harness" / "official_peers" / "official_server.py"
+        script = peer_script("official_server")
         home = Path(tempfile.gettempdir()) / "smcp-bench" / "official-home"
         home.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("A2C_", "VIRTUAL_ENV", "PYTHON"))}

@@ -2,7 +2,7 @@
 
     python bench/stages.py [--calls 300] [--server ours|ours-std] [--cpu] [--profile-computer PATH]
 
-Starts our server, our Computer (on ``testing/mcp_servers/toolbox.py stdio``) and an Agent in
+Starts our server, our Computer (on ``smcp.testing.mcp_servers``' ``toolbox.py stdio``) and an Agent in
 three processes, each with timing hooks (``time.perf_counter_ns``: CLOCK_MONOTONIC, comparable
 across processes on Linux), makes ``--calls`` sequential ``echo`` calls and prints, per stage,
 the time since the previous stage (p50, p90, mean), then the same for MCP called directly over
@@ -31,9 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from smcp.testing.mcp_servers import script_path
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-TOOLBOX = ROOT / "testing" / "mcp_servers" / "toolbox.py"
+TOOLBOX = script_path("toolbox")
 TOKEN = "stage-secret"
 _LOG: Any = None
 _MARKING = True  # off for the --cpu window (SIGUSR1 in the server and Computer processes)
@@ -186,9 +188,8 @@ def role_main(role: str, log_path: str, argv: list[str]) -> None:
     signal.signal(signal.SIGUSR1, stop_marking)
     if role == "server":
         hook_sio_server()
-        sys.path.insert(0, str(HERE))
         sys.argv = ["ours_server.py", *argv]
-        import ours_server
+        import ours_server  # a sibling: this script's folder is sys.path[0]
 
         ours_server.main()
     elif role == "computer":
@@ -448,8 +449,7 @@ ORDER = [
 
 
 def _entry() -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))
-    from e2e.harness import stdio_server_entry
+    from smcp.testing.mcp_config import stdio_server_entry
 
     return dict(stdio_server_entry(sys.executable, [str(TOOLBOX), "stdio"]))
 

@@ -1,9 +1,8 @@
 """Shared fixtures and hooks for the cross-process tests under ``e2e/``.
 
-- puts the repository root on ``sys.path`` so ``from e2e.harness import ...`` works under
-  ``--import-mode=importlib``;
+- points ``SMCP_TESTING_CACHE`` at ``<repo>/.e2e-cache`` (where the official venv is built) unless set;
 - ``anyio_backend``: asyncio only;
-- ``procs``: a :class:`e2e.harness.ProcessManager` whose logs go to
+- ``procs``: a :class:`smcp.testing.processes.ProcessManager` whose logs go to
   ``target/e2e/<sanitized node id>/`` and whose processes are always stopped at teardown;
 - ``official_py``: the official a2c-smcp venv python (fails the test if it cannot be built; skips
   when ``SMCP_E2E_SKIP_OFFICIAL=1``);
@@ -12,19 +11,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from smcp.testing.official_env import CACHE_ENV
 
-from e2e.harness import (  # noqa: E402
+from .harness import (
     OfficialEnvError,
     ProcessManager,
     official_python,
@@ -32,6 +29,9 @@ from e2e.harness import (  # noqa: E402
     skip_official_requested,
     tail,
 )
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault(CACHE_ENV, str(REPO_ROOT / ".e2e-cache"))
 
 LOG_ROOT = REPO_ROOT / "target" / "e2e"
 PROCS_KEY = pytest.StashKey[ProcessManager]()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from e2e.harness import (
+from .harness import (
     ProcessManager,
     start_official_computer,
     start_official_server,

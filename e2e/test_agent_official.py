@@ -17,12 +17,6 @@ from typing import Any
 
 import pytest
 
-from e2e.harness import (
-    ProcessManager,
-    start_official_computer,
-    start_official_server,
-    toolbox_config,
-)
 from smcp.agent import (
     Agent,
     AsyncAgent,
@@ -32,6 +26,13 @@ from smcp.agent import (
     SMCPError,
 )
 from smcp.core.errors import BlobNotAccessibleError, NotFoundError, SkillNameInvalidError
+
+from .harness import (
+    ProcessManager,
+    start_official_computer,
+    start_official_server,
+    toolbox_config,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.official]
 
@@ -238,13 +239,14 @@ async def test_reconnect_after_server_restart(
         with pytest.raises((ConnectionLostError, NotFoundError)):
             await asyncio.wait_for(pending, 10)
         assert time.monotonic() - start < 8
-        from e2e.harness.official import _peer_env, official_python, peer_script
+        from smcp.testing.official import official_python, peer_env
+        from smcp.testing.peers import peer_script
 
         await procs.astart(
             "official-server-2",
             [official_python(), peer_script("official_server"), "--host", "127.0.0.1", "--port", str(port),
              "--token", TOKEN],
-            env=_peer_env(procs, "official-server-2", None),
+            env=peer_env(procs, "official-server-2"),
             timeout=60,
         )  # fmt: skip
         deadline = time.monotonic() + 30

@@ -19,14 +19,15 @@ from typing import Any
 
 import pytest
 
-from e2e.harness import (
+from smcp.agent import AsyncAgent, JoinRefusedError, ProtocolVersionError
+from smcp.core.errors import NotFoundError
+
+from .harness import (
     ManagedProcess,
     ProcessManager,
     start_official_computer,
     toolbox_config,
 )
-from smcp.agent import AsyncAgent, JoinRefusedError, ProtocolVersionError
-from smcp.core.errors import NotFoundError
 
 pytestmark = [pytest.mark.anyio, pytest.mark.official]
 

@@ -60,9 +60,9 @@ from typing import Any
 import anyio
 import pytest
 
-from e2e.harness import ProcessManager, official_env, official_python, toolbox_path, write_mcp_json
-from e2e.harness.lab import Lab, open_lab, unique
-from e2e.harness.matrix import (
+from .harness import ProcessManager, official_env, official_python, toolbox_path, write_mcp_json
+from .harness.lab import Lab, open_lab, unique
+from .harness.matrix import (
     AgentUnderTest,
     Combo,
     ServerUnderTest,
@@ -70,7 +70,7 @@ from e2e.harness.matrix import (
     start_computer,
     start_server,
 )
-from e2e.test_matrix import (
+from .test_matrix import (
     Stack,
     collect_notifications,
     meta_of,

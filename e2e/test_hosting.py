@@ -15,16 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.harness import ProcessManager
-from e2e.harness.lab import open_lab
-from e2e.harness.matrix import (
+from .harness import ProcessManager
+from .harness.lab import open_lab
+from .harness.matrix import (
     COMBOS,
     Combo,
     Kind,
     ServerUnderTest,
     start_hosted_server,
 )
-from e2e.test_matrix import (
+from .test_matrix import (
     MatrixLab,
     Stack,
     Stacks,

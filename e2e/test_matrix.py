@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,20 +28,16 @@ import anyio
 import httpx
 import pytest
 
-from e2e.harness import ProcessManager, repo_root, write_mcp_json
-from e2e.harness.lab import Lab, open_lab, unique
-from e2e.harness.matrix import (
+from .harness import ProcessManager, write_mcp_json
+from .harness.lab import Lab, open_lab, unique
+from .harness.matrix import (
     COMBOS,
     AgentUnderTest,
     Combo,
     ComputerUnderTest,
     Kind,
-    RoleUnavailable,
     ServerUnderTest,
     matrix_servers,
-    missing_roles,
-    our_computer_available,
-    our_computer_flags,
     start_computer,
     start_server,
 )
@@ -52,9 +47,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.official]
 SKILL_MD_BODY = "# Demo\nUse it well.\n"
 BIG_SKILL_FILE = ("0123456789abcdef" * 4096).encode()  # 64 KiB: over the 32 KiB inline budget
 TOOL_FAILED = "工具调用失败 / Tool call failed"  # the official Agent's text for every local failure
-ISSUE_COMPUTER_UPLOAD = (
-    "issue 'smcp-computer: put_blob landing root' (no --landing-root on `smcp-computer run`)"
-)
 
 EXPECTED_TOOLS = {
     "toolbox__echo", "toolbox__slow_echo", "toolbox__fail", "toolbox__big_text", "toolbox__image",
@@ -170,7 +162,10 @@ class Stack:
         if self.cell is None or self.lab is None or self.computer is None:
             return await self.agent()
         agent = self.cell.agent
-        if agent is None or not agent.proc.alive():
+        if agent is not None and not agent.proc.alive():
+            self.lab.record_death(("cell-agent", self.combo.id), agent.proc)
+            agent = None
+        if agent is None:
             agent = await AgentUnderTest.launch(
                 self.lab.procs, self.combo.agent, url=self.server.url, office=self.office,
                 name=unique("cell-agent"), token=self.server.token, socketio_path=self.server.socketio_path,
@@ -209,12 +204,6 @@ async def join_office(agent: AgentUnderTest, office: str | None = None, within: 
         if time.monotonic() > deadline:
             raise AssertionError(f"join refused: {ack}")
         await anyio.sleep(0.3)
-
-
-def require(combo: Combo) -> None:
-    missing = missing_roles(combo)
-    if missing:
-        pytest.xfail("not implemented yet: " + "; ".join(missing))
 
 
 class Cell:
@@ -262,12 +251,9 @@ class Stacks:
     async def make(self, where: Any, combo: Combo, *, computer: bool) -> Stack:
         """A Stack on the lab's ``where`` server with, if ``computer``, the lab's Computer of the
         combo's kind; an expected failure when a role of ours is missing."""
-        require(combo)
         try:
             server = await self.lab.server(where)
             comp = await self.lab.computer(where, combo.computer) if computer else None
-        except RoleUnavailable as exc:
-            pytest.xfail(f"not implemented yet: {exc}")
         finally:
             self.lab.procs.share_logs_with(self.procs)
         office = comp.office if comp is not None else unique("office")
@@ -364,7 +350,7 @@ async def collect_notifications(
 
 
 # -- scenarios ----------------------------------------------------------------------------------
-# Each takes a Stack (and the pytest request for conditional xfails); test_hosting.py reuses them.
+# Each takes a Stack; test_hosting.py reuses them.
 
 
 async def scenario_version_gate(stack: Stack) -> None:
@@ -544,14 +530,7 @@ async def scenario_cross_office(stack: Stack) -> None:
     """The Agent calls a Computer of another office."""
     assert stack.lab is not None
     other_kind: Kind = "ours" if stack.combo.computer == "official" else "official"
-    try:
-        other = await stack.lab.computer(stack.combo.server, other_kind)
-    except RoleUnavailable:  # the other Computer kind is not there: use one of our own
-        other = await start_computer(
-            stack.procs, stack.combo.computer, url=stack.server.url, office=unique("far-office"),
-            name=unique("far-comp"), config=write_mcp_json(stack.tmp / "far.json", matrix_servers()),
-            socketio_path=stack.server.socketio_path,
-        )  # fmt: skip
+    other = await stack.lab.computer(stack.combo.server, other_kind)
     stack.lab.procs.share_logs_with(stack.procs)
     agent = await stack.shared_agent()
     started = time.monotonic()
@@ -755,21 +734,12 @@ async def scenario_large_result(stack: Stack) -> None:
 
 
 def png_bytes(n_bytes: int) -> bytes:
-    sys.path.insert(0, str(repo_root() / "testing" / "mcp_servers"))
-    try:
-        from toolbox import png_bytes as make
-    finally:
-        sys.path.pop(0)
-    data: bytes = make(n_bytes)
-    return data
+    from smcp.testing.mcp_servers.toolbox import png_bytes as make
+
+    return make(n_bytes)
 
 
 # -- the matrix ---------------------------------------------------------------------------------
-
-
-def our_computer_xfail(request: pytest.FixtureRequest, combo: Combo, reason: str) -> None:
-    if combo.computer == "ours":
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
 
 
 async def test_matrix_version_gate(stack_factory: Any, combo: Combo) -> None:
@@ -855,9 +825,7 @@ async def test_matrix_blob_sideband(stack_factory: Any, combo: Combo) -> None:
     await scenario_blob_sideband(await stack_factory(combo))
 
 
-async def test_matrix_upload(stack_factory: Any, combo: Combo, request: pytest.FixtureRequest) -> None:
-    if combo.computer == "ours" and our_computer_available() and "--landing-root" not in our_computer_flags():
-        our_computer_xfail(request, combo, ISSUE_COMPUTER_UPLOAD)
+async def test_matrix_upload(stack_factory: Any, combo: Combo) -> None:
     await scenario_upload(await stack_factory(combo))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from e2e.harness import (
+from .harness import (
     OfficialAgent,
     ProcessManager,
     start_official_computer,

@@ -17,7 +17,7 @@ import anyio
 import httpx
 import pytest
 
-from e2e.harness import (
+from .harness import (
     DEFAULT_TOKEN,
     OfficialAgent,
     ProcessManager,

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+BENCH = Path(__file__).resolve().parents[1]
 
-from report import Record, paired_ratio, summary_table, target_status, targets
+
+def _script_module(name: str) -> ModuleType:
+    """Load ``bench/<name>.py`` by path (the bench scripts import each other as siblings)."""
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_script_module("common")
+report = _script_module("report")
+Record = report.Record
+paired_ratio, summary_table, target_status, targets = (
+    report.paired_ratio,
+    report.summary_table,
+    report.target_status,
+    report.targets,
+)
 
 
 def rec(server: str, key: str, repeat: int, **metrics: object) -> Record:

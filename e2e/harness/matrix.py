@@ -4,44 +4,36 @@
   :data:`COMBOS` lists all eight (id ``srv-ours/agent-official/comp-ours``).
 - :func:`start_server` -> :class:`ServerUnderTest` (``url``, ``token``, ``kind``);
 - :func:`start_computer` -> :class:`ComputerUnderTest` (``name``, ``office``, ``kill()``);
-- :class:`AgentUnderTest`: the JSON-lines agent driver (``official_peers/official_agent.py`` or
-  ``our_peers/our_agent.py``); both speak the same commands and answer in the same shapes, so a
+- :class:`AgentUnderTest`: the JSON-lines agent driver (``official_agent.py`` or ``our_agent.py``
+  of :mod:`smcp.testing.peers`); both speak the same commands and answer in the same shapes, so a
   scenario is written once.
 
-Our console scripts (``smcp-server``, ``smcp-computer``) are looked up next to the test
-interpreter; a role whose package is not there yet raises :class:`RoleUnavailable`, which the
-tests turn into an expected failure naming the issue.
+Our roles start through :mod:`smcp.testing.roles` (the console scripts next to the test
+interpreter); the official ones through :mod:`smcp.testing.official`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .official import DEFAULT_TOKEN, OfficialAgent, _peer_env, peer_script, start_official_computer
-from .official import start_official_server as _start_official_server
-from .official_env import official_python
-from .processes import ManagedProcess, ProcessManager
+from smcp.testing import roles
+from smcp.testing.mcp_config import toolbox_entry
+from smcp.testing.official import DEFAULT_TOKEN, OfficialAgent, peer_env, start_official_computer
+from smcp.testing.official import start_official_server as _start_official_server
+from smcp.testing.official_env import official_python
+from smcp.testing.peers import peer_script
+from smcp.testing.processes import ManagedProcess, ProcessManager
 
 Kind = Literal["ours", "official"]
 KINDS: tuple[Kind, Kind] = ("ours", "official")
 
 OUR_PEERS_DIR = Path(__file__).resolve().parent / "our_peers"
 BIN_DIR = Path(sys.executable).parent
-
-#: Issues whose work the matrix waits for; named in the xfail reasons.
-ISSUE_SERVER = "issue 'smcp-server: the Server role' (packages/smcp-server-core, smcp-server-asgi)"
-ISSUE_COMPUTER = "issue 'smcp-computer: the Computer role' (packages/smcp-computer)"
-
-
-class RoleUnavailable(RuntimeError):
-    """Our implementation of a role is not installed (yet) in this environment."""
 
 
 @dataclass(frozen=True)
@@ -67,75 +59,7 @@ class Combo:
 COMBOS: list[Combo] = [Combo(s, a, c) for s in KINDS for a in KINDS for c in KINDS]
 
 
-# -- availability -----------------------------------------------------------------------------
-
-
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def our_server_available() -> bool:
-    return _module_exists("smcp.server.asgi.cli") and _module_exists("smcp.server.core")
-
-
-def our_computer_available() -> bool:
-    return _module_exists("smcp.computer.cli")
-
-
-def our_agent_available() -> bool:
-    return _module_exists("smcp.agent._client")
-
-
-def missing_roles(combo: Combo) -> list[str]:
-    """The issues that must land before ``combo`` can run (empty when it can)."""
-    missing = []
-    if combo.server == "ours" and not our_server_available():
-        missing.append(ISSUE_SERVER)
-    if combo.computer == "ours" and not our_computer_available():
-        missing.append(ISSUE_COMPUTER)
-    if combo.agent == "ours" and not our_agent_available():
-        missing.append("issue 'smcp-agent: the Agent role' (packages/smcp-agent)")
-    return missing
-
-
-_computer_flags: set[str] | None = None
-
-
-def our_computer_flags() -> set[str]:
-    """The options ``smcp-computer run --help`` lists (empty when it cannot be asked)."""
-    global _computer_flags  # noqa: PLW0603
-    if _computer_flags is None:
-        import re
-        import subprocess
-
-        try:
-            out = subprocess.run(
-                [*_our_command("smcp-computer", "smcp.computer.cli"), "run", "--help"],
-                capture_output=True, text=True, timeout=30, env=our_env({"COLUMNS": "200"}),
-            )  # fmt: skip
-            _computer_flags = set(re.findall(r"--[a-z][a-z0-9-]*", out.stdout + out.stderr))
-        except (OSError, subprocess.TimeoutExpired):
-            _computer_flags = set()
-    return _computer_flags
-
-
-def _our_command(script: str, module: str) -> list[str]:
-    exe = BIN_DIR / script
-    if exe.exists():
-        return [str(exe)]
-    return [sys.executable, "-m", module]
-
-
-def our_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for our processes: the current one, unbuffered, plus ``extra``."""
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.pop("SMCP_E2E_OFFICIAL_PYTHON", None)
-    env.update(extra or {})
-    return env
+our_env = roles.our_env
 
 
 # -- servers ----------------------------------------------------------------------------------
@@ -179,14 +103,10 @@ async def start_server(
             procs, token=token, name=name or "official-server", timeout=timeout
         )
         return ServerUnderTest(kind, proc, token)
-    if not our_server_available():
-        raise RoleUnavailable(ISSUE_SERVER)
-    argv = [
-        *_our_command("smcp-server", "smcp.server.asgi.cli"),
-        "--host", "127.0.0.1", "--port", "0", "--token", token, *(extra_args or []),
-    ]  # fmt: skip
-    proc = await procs.astart(name or "our-server", argv, env=our_env(), timeout=timeout)
-    return ServerUnderTest(kind, proc, token)
+    ours = await roles.start_server(
+        procs, token=token, name=name or "our-server", extra_args=extra_args or [], timeout=timeout
+    )
+    return ServerUnderTest(kind, ours.proc, token)
 
 
 async def start_hosted_server(
@@ -199,8 +119,6 @@ async def start_hosted_server(
 ) -> ServerUnderTest:
     """Our server app under another host: ``uvicorn``, ``hypercorn`` or ``fastapi-mount`` (see
     ``our_peers/host_server.py``); ``socketio_path`` carries the mount path."""
-    if not our_server_available():
-        raise RoleUnavailable(ISSUE_SERVER)
     argv: list[str | Path] = [
         sys.executable, OUR_PEERS_DIR / "host_server.py", "--hosting", hosting, "--token", token,
     ]  # fmt: skip
@@ -235,13 +153,8 @@ class ComputerUnderTest:
 def matrix_servers(*, tag: str = "matrix") -> dict[str, dict[str, Any]]:
     """The MCP servers every Computer of the matrix hosts: ``toolbox.py`` over stdio with an alias
     (``add`` -> ``plus``) and a forbidden tool (``crash``)."""
-    from . import toolbox_path
-    from .official import stdio_server_entry
-
     return {
-        "toolbox": stdio_server_entry(
-            sys.executable,
-            [str(toolbox_path()), "stdio"],
+        "toolbox": toolbox_entry(
             env={"SMCP_TOOLBOX_TAG": tag},
             tool_meta={"add": {"alias": "plus"}},
             # explicit, so both Computers see the same declaration (the official peer's
@@ -282,42 +195,12 @@ async def start_computer(
             landing_root=landing_root, env=env, socketio_path=socketio_path, timeout=timeout,
         )  # fmt: skip
         return ComputerUnderTest(kind, proc, name, office)
-    if not our_computer_available():
-        raise RoleUnavailable(ISSUE_COMPUTER)
-    argv: list[str | Path] = [
-        *_our_command("smcp-computer", "smcp.computer.cli"), "run",
-        "--url", url, "--token", token, "--office", office, "--name", name,
-        "--config", config, "--no-repl", "--auto-apply",
-    ]  # fmt: skip
-    flags = our_computer_flags()  # pass the optional settings only where the CLI has them
-    if landing_root is not None and "--landing-root" in flags:
-        landing_root.mkdir(parents=True, exist_ok=True)
-        argv += ["--landing-root", landing_root]
-    if skill_home is not None and "--skill-home" in flags:
-        argv += ["--skill-home", skill_home]
-    if socketio_path != "socket.io":
-        if "--socketio-path" not in flags:
-            raise RoleUnavailable(f"{ISSUE_COMPUTER}: `smcp-computer run` has no --socketio-path option")
-        argv += ["--socketio-path", socketio_path]
-    argv += extra_args or []
-    label = proc_name or f"our-computer-{name}"
-    home = procs.log_dir / f"home-{label}"
-    (home / "cwd").mkdir(parents=True, exist_ok=True)
-    extra = {
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local"),
-    }
-    proc = await procs.astart(
-        label,
-        argv,
-        ready=r"^(READY|FAILED.*)",
-        env=our_env({**env, **extra}),
-        cwd=home / "cwd",
-        timeout=timeout,
-    )
-    if proc.ready_match is not None and proc.ready_match.group(1) != "READY":
-        raise RuntimeError(f"{label} did not start: {proc.ready_match.group(1)}\n{proc.log_text()[-4000:]}")
+    ours = await roles.start_computer(
+        procs, url=url, office=office, name=name, config=config, token=token, landing_root=landing_root,
+        skill_home=skill_home, socketio_path=socketio_path, extra_args=extra_args or [], env=env,
+        proc_name=proc_name, timeout=timeout,
+    )  # fmt: skip
+    proc = ours.proc
     return ComputerUnderTest(kind, proc, name, office)
 
 
@@ -349,12 +232,10 @@ class AgentUnderTest(OfficialAgent):
         if kind == "official":
             python: Path | str = official_python()
             script = peer_script("official_agent")
-            env = _peer_env(procs, label, None)
+            env = peer_env(procs, label)
         else:
-            if not our_agent_available():
-                raise RoleUnavailable("issue 'smcp-agent: the Agent role' (packages/smcp-agent)")
             python = sys.executable
-            script = OUR_PEERS_DIR / "our_agent.py"
+            script = peer_script("our_agent")
             env = our_env()
         argv: list[str | Path] = [
             python, script, "--url", url, "--token", token, "--office", office, "--name", name,
@@ -384,20 +265,13 @@ class AgentUnderTest(OfficialAgent):
 
 __all__ = [
     "COMBOS",
-    "ISSUE_COMPUTER",
-    "ISSUE_SERVER",
     "KINDS",
     "AgentUnderTest",
     "Combo",
     "ComputerUnderTest",
     "Kind",
-    "RoleUnavailable",
     "ServerUnderTest",
     "matrix_servers",
-    "missing_roles",
-    "our_computer_available",
-    "our_computer_flags",
-    "our_server_available",
     "start_computer",
     "start_hosted_server",
     "start_server",

@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 import socketio
-from smcp_server_testkit import TOKEN, Peer, serve
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from smcp.server.asgi import create_app, mount
 from smcp.server.core import ServerSettings, TokenAuth
+from smcp.testing.server import TOKEN, Peer, serve
 
 pytestmark = pytest.mark.anyio
 

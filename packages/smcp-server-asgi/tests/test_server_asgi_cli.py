@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 import socketio
-from smcp_server_testkit import Harness, Peer
+
+from smcp.testing.server import Harness, Peer
 
 pytestmark = pytest.mark.anyio
 

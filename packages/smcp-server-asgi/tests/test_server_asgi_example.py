@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from smcp_server_testkit import Peer, serve
+
+from smcp.testing.server import Peer, serve
 
 pytestmark = pytest.mark.anyio
 

@@ -1,16 +1,12 @@
-"""Fixtures for smcp-server-core tests; the helpers live in smcp_server_testkit.py."""
+"""Fixtures for smcp-server-core tests; the helpers live in ``smcp.testing.server``."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from smcp_server_testkit import Harness, running
+from smcp.testing.server import Harness, running
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import socketio
-from smcp_server_testkit import TOKEN, running
 
 from smcp.server.core import Principal, ServerSettings, TokenAuth
+from smcp.testing.server import TOKEN, running
 
 if TYPE_CHECKING:
-    from smcp_server_testkit import Harness
+    from smcp.testing.server import Harness
 
 pytestmark = pytest.mark.anyio
 
@@ -45,9 +45,8 @@ async def test_connect_auth_and_version(
 
 async def test_version_checked_in_connect_handler_without_gate() -> None:
     # Hosting sio without the HTTP gate (e.g. aiohttp) still refuses other minors.
-    from smcp_server_testkit import Peer, serve
-
     from smcp.server.core import SMCPServer
+    from smcp.testing.server import Peer, serve
 
     server = SMCPServer(ServerSettings(), TokenAuth(TOKEN))
     async with serve(socketio.ASGIApp(server.sio, socketio_path=None)) as url:

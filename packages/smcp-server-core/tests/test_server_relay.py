@@ -7,13 +7,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from smcp_server_testkit import running
 
 from smcp.core.events import ClientEvent
 from smcp.server.core import ServerSettings
+from smcp.testing.server import running
 
 if TYPE_CHECKING:
-    from smcp_server_testkit import Harness
+    from smcp.testing.server import Harness
 
 pytestmark = pytest.mark.anyio
 
@@ -314,7 +314,8 @@ async def test_oversized_messages_fail_alone_and_connections_stay_up() -> None:
 async def test_shutdown_answers_in_flight_calls_and_clients_come_back(transport: str) -> None:
     """A server going down for a restart: callers get an answer, clients reconnect instead of giving up."""
     import socketio
-    from smcp_server_testkit import NS, TOKEN
+
+    from smcp.testing.server import NS, TOKEN
 
     async def never_answers(event: str, data: Any) -> Any:
         await asyncio.sleep(60)

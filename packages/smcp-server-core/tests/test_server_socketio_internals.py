@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import socketio
-from smcp_server_testkit import running
 from socketio import base_server, packet
 
 from smcp.server.core import ServerSettings
@@ -26,6 +25,7 @@ from smcp.server.core._socketio_internals import (
     packet_class,
     use_timer_poll,
 )
+from smcp.testing.server import running
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:

@@ -16,17 +16,13 @@ from typing import Any
 import anyio
 
 from .official_env import official_env, official_python
+from .peers import peer_script
 from .processes import ManagedProcess, ProcessManager, ProcessTimeout
-
-PEERS_DIR = Path(__file__).resolve().parent / "official_peers"
-DEFAULT_TOKEN = "e2e-secret"
+from .roles import DEFAULT_TOKEN
 
 
-def peer_script(name: str) -> Path:
-    return PEERS_DIR / f"{name}.py"
-
-
-def _peer_env(procs: ProcessManager, name: str, extra: dict[str, str] | None) -> dict[str, str]:
+def peer_env(procs: ProcessManager, name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of the official peer ``name``: its state under ``<log_dir>/home-<name>``."""
     return official_env(procs.log_dir / f"home-{name}", extra)
 
 
@@ -45,38 +41,7 @@ async def start_official_server(
         "--token",
         token,
     ]
-    return await procs.astart(name, argv, env=_peer_env(procs, name, None), timeout=timeout)
-
-
-def write_mcp_json(
-    path: Path, servers: dict[str, dict[str, Any]], inputs: list[dict[str, Any]] | None = None
-) -> Path:
-    """Write an official-shaped ``mcp.json`` (``{"servers": ..., "inputs": ...}``) and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"servers": servers, "inputs": inputs or []}, indent=2), encoding="utf-8")
-    return path
-
-
-def stdio_server_entry(
-    command: str | Path,
-    args: list[str],
-    *,
-    env: dict[str, str] | None = None,
-    tool_meta: dict[str, Any] | None = None,
-    default_tool_meta: dict[str, Any] | None = None,
-    forbidden_tools: list[str] | None = None,
-) -> dict[str, Any]:
-    """One stdio server entry of an official ``mcp.json`` (every field the 0.4.2 model requires)."""
-    entry: dict[str, Any] = {
-        "type": "stdio",
-        "disabled": False,
-        "forbidden_tools": forbidden_tools or [],
-        "tool_meta": tool_meta or {},
-        "server_parameters": {"command": str(command), "args": list(args), "env": env},
-    }
-    if default_tool_meta is not None:
-        entry["default_tool_meta"] = default_tool_meta
-    return entry
+    return await procs.astart(name, argv, env=peer_env(procs, name, None), timeout=timeout)
 
 
 async def start_official_computer(
@@ -110,7 +75,7 @@ async def start_official_computer(
     work = home / "cwd"
     work.mkdir(parents=True, exist_ok=True)
     return await _start_checked(
-        procs, proc_name, argv, env=_peer_env(procs, proc_name, env), cwd=work, timeout=timeout
+        procs, proc_name, argv, env=peer_env(procs, proc_name, env), cwd=work, timeout=timeout
     )
 
 
@@ -179,7 +144,7 @@ class OfficialAgent:
             proc_name,
             argv,
             ready=r"^READY$",
-            env=_peer_env(procs, proc_name, None),
+            env=peer_env(procs, proc_name, None),
             stdin=True,
             timeout=timeout,
         )

@@ -1,11 +1,15 @@
 """The official ``a2c-smcp`` 0.4.2 virtualenv used by cross-implementation tests.
 
-``official_python()`` creates ``<repo>/.e2e-cache/official-0.4.2/`` once (under an ``fcntl`` file lock,
+``official_python()`` creates ``<cache>/official-0.4.2/`` once (under an ``fcntl`` file lock,
 so concurrent pytest workers build it only once) and returns the path of its python. The official
 SDK pins ``mcp<2``, so it can never share an environment with our packages; its peers
-(``e2e/harness/official_peers/*.py``) always run as subprocesses of this python.
+(:mod:`smcp.testing.peers`) always run as subprocesses of this python.
 
 Environment variables:
+
+``SMCP_TESTING_CACHE=/path``
+    the cache folder (default ``~/.cache/smcp-testing``); this repository's e2e suite and bench
+    point it at ``<repo>/.e2e-cache``.
 
 ``SMCP_E2E_SKIP_OFFICIAL=1``
     tests that need the official venv skip (with a clear reason) instead of building it.
@@ -33,6 +37,7 @@ OFFICIAL_REQUIREMENTS: tuple[str, ...] = (
 )
 SKIP_ENV = "SMCP_E2E_SKIP_OFFICIAL"
 PYTHON_ENV = "SMCP_E2E_OFFICIAL_PYTHON"
+CACHE_ENV = "SMCP_TESTING_CACHE"
 LOCK_TIMEOUT_S = 900.0
 INSTALL_TIMEOUT_S = 900.0
 VENV_TIMEOUT_S = 120.0
@@ -43,13 +48,10 @@ class OfficialEnvError(RuntimeError):
     """The official virtualenv could not be created or is unusable."""
 
 
-def repo_root() -> Path:
-    """The repository root (the folder that holds ``e2e/``)."""
-    return Path(__file__).resolve().parents[2]
-
-
 def cache_dir() -> Path:
-    return repo_root() / ".e2e-cache"
+    """Where the official virtualenv is built (``$SMCP_TESTING_CACHE``, else ``~/.cache/smcp-testing``)."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "smcp-testing"
 
 
 def official_venv_dir() -> Path:

@@ -1,4 +1,14 @@
-"""Test kit: a real SMCP server on uvicorn (127.0.0.1, port 0) and real python-socketio clients."""
+"""An in-process SMCP server on uvicorn (127.0.0.1, port 0) and raw python-socketio peers.
+
+Needs ``smcp-testing[server]``::
+
+    async with running() as smcp:            # SMCPServer(ServerSettings(), TokenAuth(TOKEN))
+        agent = await smcp.agent("a1")       # joined to office "o1"
+        comp = await smcp.computer("c1", handler=lambda event, data: {...})
+        await agent.call("client:get_tools", {"computer": "c1", ...})
+
+:func:`serve` runs any ASGI app the same way (e.g. ``smcp.server.asgi.create_app(...)``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +21,8 @@ from typing import Any
 import socketio
 import uvicorn
 
+from smcp.core.events import ClientEvent
+from smcp.core.roles import Role
 from smcp.server.core import ServerSettings, SMCPServer, TokenAuth, VersionGate
 
 TOKEN = "test-token"
@@ -26,7 +38,7 @@ async def serve(app: Any) -> AsyncIterator[str]:
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan="on", log_config=None, ws_max_size=32 * 1024 * 1024)
     server = uvicorn.Server(config)
-    server.capture_signals = _no_signals  # type: ignore[method-assign]
+    server.capture_signals = _no_signals  # type: ignore[method-assign,assignment]
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):
@@ -88,12 +100,14 @@ class Peer:
         return await asyncio.wait_for(fut, timeout)
 
     async def join(self, role: str, name: str, office: str = "o1") -> tuple[Any, ...]:
-        return await self.call("server:join_office", {"role": role, "name": name, "office_id": office})
+        """``server:join_office``; returns the ack's arguments (``(True, None)`` on success)."""
+        ack: tuple[Any, ...] = await self.call(
+            "server:join_office", {"role": role, "name": name, "office_id": office}
+        )
+        return ack
 
     def serve_requests(self, handler: Callable[[str, Any], Awaitable[Any] | Any]) -> None:
         """Answer every ``client:*`` event with ``handler(event, data)``."""
-        from smcp.core.events import ClientEvent
-
         for event in ClientEvent:
 
             async def on(data: Any = None, _event: str = event.value) -> Any:
@@ -122,6 +136,8 @@ class Peer:
 
 
 class Harness:
+    """A running server and the peers a test made on it (closed when :func:`running` exits)."""
+
     def __init__(self, server: SMCPServer, url: str) -> None:
         self.server = server
         self.url = url
@@ -136,14 +152,14 @@ class Harness:
 
     async def agent(self, name: str = "agentA", office: str = "o1") -> Peer:
         p = await self.peer()
-        assert await p.join("agent", name, office) == (True, None)
+        assert await p.join(Role.AGENT, name, office) == (True, None)
         return p
 
     async def computer(self, name: str = "comp1", office: str = "o1", handler: Any = None) -> Peer:
         p = await self.peer(connect=False)
         p.serve_requests(handler or _echo_handler)
         await p.connect()
-        assert await p.join("computer", name, office) == (True, None)
+        assert await p.join(Role.COMPUTER, name, office) == (True, None)
         return p
 
 
@@ -159,6 +175,8 @@ def _echo_handler(event: str, data: Any) -> Any:
 
 @asynccontextmanager
 async def running(settings: ServerSettings | None = None, **kwargs: Any) -> AsyncIterator[Harness]:
+    """An ``SMCPServer`` (``kwargs`` go to it; ``auth`` defaults to ``TokenAuth(TOKEN)``) behind the
+    version gate on uvicorn."""
     server = SMCPServer(settings or ServerSettings(), kwargs.pop("auth", TokenAuth(TOKEN)), **kwargs)
     app = VersionGate(socketio.ASGIApp(server.sio, socketio_path=None), "/socket.io")
     async with serve(app) as url:
@@ -168,3 +186,6 @@ async def running(settings: ServerSettings | None = None, **kwargs: Any) -> Asyn
         finally:
             for p in h.peers:
                 await p.close()
+
+
+__all__ = ["NS", "TOKEN", "Harness", "Peer", "running", "serve"]

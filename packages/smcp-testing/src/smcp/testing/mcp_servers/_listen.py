@@ -1,7 +1,8 @@
 """Serve an ASGI app on a port chosen before start-up and announce it as ``LISTENING <port>``.
 
-Shared by the test MCP servers in this folder (they import it as a sibling module, so it must keep
-working under both mcp 2.x and the official virtualenv's mcp 1.x: it needs only uvicorn).
+Shared by the test MCP servers in this folder: a sibling module when they run by file path, a
+package module under ``python -m``. It needs only uvicorn, so it works under mcp 2.x and under the
+official virtualenv's mcp 1.x alike.
 """
 
 from __future__ import annotations

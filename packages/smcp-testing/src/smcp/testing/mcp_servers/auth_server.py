@@ -1,6 +1,6 @@
 """A streamable-HTTP MCP server that refuses ``tools/call`` with a configurable HTTP status.
 
-It plays the protected upstream of ``shared/protocol/fixtures/auth_error_conformance_vectors.json``:
+It plays the protected upstream of the auth-error conformance vectors (docs/protocol.md §9.4):
 ``initialize``, ``notifications/initialized``, ``tools/list`` (and everything else) succeed; every
 JSON-RPC POST that contains a ``tools/call`` request is answered with ``--status`` and, when given,
 a ``WWW-Authenticate`` header. Usage::
@@ -23,8 +23,12 @@ import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from _listen import serve_announced
 from mcp.server.mcpserver import MCPServer
+
+if __package__:  # python -m smcp.testing.mcp_servers.<name>
+    from ._listen import serve_announced
+else:  # run by file path: this folder is sys.path[0]
+    from _listen import serve_announced  # type: ignore[import-not-found,no-redef]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

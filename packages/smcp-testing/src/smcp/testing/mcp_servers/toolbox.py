@@ -40,13 +40,17 @@ import sys
 from typing import Any
 
 import mcp.types as mt
-from _listen import serve_announced
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resources import TextResource
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
+
+if __package__:  # python -m smcp.testing.mcp_servers.<name>
+    from ._listen import serve_announced
+else:  # run by file path: this folder is sys.path[0]
+    from _listen import serve_announced  # type: ignore[import-not-found,no-redef]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WINDOW_MAIN = "window://toolbox/main"

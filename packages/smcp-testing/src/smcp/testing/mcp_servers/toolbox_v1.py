@@ -1,7 +1,8 @@
 """The toolbox core tools written for mcp 1.x (``mcp.server.fastmcp.FastMCP``).
 
 Proves that servers built on the old SDK line work with our Computer. Run it with a python that
-has ``mcp<2`` installed, e.g. the official a2c-smcp virtualenv (``e2e.harness.official_python()``)::
+has ``mcp<2`` installed, e.g. the official a2c-smcp virtualenv
+(``smcp.testing.official_env.official_python()``)::
 
     python toolbox_v1.py stdio
     python toolbox_v1.py sse  --port 0      # prints ``LISTENING <port>``; GET /sse
@@ -15,8 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from _listen import serve_announced
 from mcp.server.fastmcp import FastMCP
+
+if __package__:  # python -m smcp.testing.mcp_servers.<name>
+    from ._listen import serve_announced
+else:  # run by file path: this folder is sys.path[0]
+    from _listen import serve_announced  # type: ignore[import-not-found,no-redef]
 
 
 def build_server(name: str) -> FastMCP:

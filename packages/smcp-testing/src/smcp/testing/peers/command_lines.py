@@ -1,10 +1,10 @@
 """The JSON-lines command loop of the Agent drivers, and small helpers of every peer script.
 
-Standard library only: ``official_peers/*.py`` import it inside the official a2c-smcp venv (Python
-3.11, none of our packages), ``our_peers/our_agent.py`` on the test interpreter. The scripts run
-as scripts, so each puts this folder on ``sys.path`` from its own ``__file__`` first.
+Standard library only: ``official_*.py`` import it inside the official a2c-smcp venv (Python
+3.11, none of our packages), ``our_agent.py`` on the test interpreter. They run by file path, so
+this folder is ``sys.path[0]`` and it is a sibling module.
 
-Protocol (see ``official_peers/official_agent.py`` for the commands): the driver prints ``READY``,
+Protocol (see ``official_agent.py`` for the commands): the driver prints ``READY``,
 then reads one command per stdin line::
 
     {"id": 7, "cmd": "get_tools", "args": {"computer": "c1"}, "timeout": 20}

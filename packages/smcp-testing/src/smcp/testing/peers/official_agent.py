@@ -50,7 +50,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _common import CommandDriver, current_command, import_official, peer_arguments, plain_json
+from official_common import CommandDriver, current_command, import_official, peer_arguments, plain_json
 
 NAMESPACE = "/smcp"
 NOTIFY_EVENTS = (

@@ -4,18 +4,15 @@
 their protocol lines (``LISTENING``, ``READY``, JSON answers), so :func:`import_official` imports it
 while ``sys.stdout`` points at stderr: the SDK's log handler is then bound to stderr for good.
 
-Importing this module also puts ``../peer_lib`` (stdlib-only helpers shared with ``our_peers``) on
-``sys.path`` and re-exports what the official peers use of it.
+It also re-exports what the official peers use of ``command_lines`` (a sibling module: the peers
+run by file path, so this folder is ``sys.path[0]``).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 from types import ModuleType
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "peer_lib"))  # the peers run as scripts
 
 from command_lines import CommandDriver, current_command, emit_line, peer_arguments, plain_json
 

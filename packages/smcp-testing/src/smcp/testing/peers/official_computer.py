@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _common import emit_line, import_official, peer_arguments
+from official_common import emit_line, import_official, peer_arguments
 
 NAMESPACE = "/smcp"
 

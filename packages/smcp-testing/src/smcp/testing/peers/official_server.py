@@ -1,4 +1,4 @@
-"""The official a2c-smcp 0.4.2 async server, composed the way PROTOCOL §5.10 describes it.
+"""The official a2c-smcp 0.4.2 async server, composed the way docs/protocol.md §5.10 describes it.
 
 Runs inside the official venv::
 
@@ -17,7 +17,7 @@ import asyncio
 import socket
 import sys
 
-from _common import emit_line, import_official
+from official_common import emit_line, import_official
 
 SOCKETIO_PATH = "/socket.io"
 

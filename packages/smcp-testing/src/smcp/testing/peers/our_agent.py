@@ -4,7 +4,7 @@ Runs on the test interpreter (the one with ``smcp-agent`` installed)::
 
     python our_agent.py --url U --token T --office O --name A
 
-Same protocol as the official driver, from the same loop (``peer_lib/command_lines.py``): prints
+Same protocol as the official driver, from the same loop (``command_lines.py``): prints
 ``READY``, reads one JSON command per stdin line (``{"id", "cmd", "args", "timeout"?}``) and answers
 each on one stdout line with the same ``id``: ``{"id", "result"}`` or ``{"id", "error": {"type",
 "code", "message"}}`` (``code`` is the protocol error code of an ``SMCPError``, 4008 for a version
@@ -35,10 +35,7 @@ import argparse
 import asyncio
 import base64
 import sys
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "peer_lib"))  # run as a script
 
 from command_lines import CommandDriver, current_command, peer_arguments, plain_json
 
