@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import socket
 import time
 from typing import Any
 
@@ -14,12 +15,14 @@ from smcp.agent import (
     AgentHandler,
     AsyncAgent,
     AuthenticationError,
+    ConfigError,
     ConnectionLostError,
     IntegrityError,
     JoinRefusedError,
     LocalTimeoutError,
     Notification,
     ProtocolVersionError,
+    SMCPError,
 )
 from smcp.core.errors import BlobWriteFailedError, NotFoundError
 
@@ -58,8 +61,9 @@ async def test_join_refusal_carries_the_server_reason(fake_server: Any) -> None:
 
 
 async def test_wrong_token_is_an_authentication_error(fake_server: Any) -> None:
-    with pytest.raises(AuthenticationError, match="refused"):
+    with pytest.raises(AuthenticationError, match="refused") as info:
         await agent_for(fake_server, token="wrong").connect()
+    assert "Connection refused by server" in str(info.value)  # the server's reason
 
 
 @pytest.mark.parametrize("transports", [("websocket",), ("polling", "websocket")])
@@ -449,3 +453,79 @@ async def test_repl_completion_uses_the_cache(fake_server: Any) -> None:
         assert repl_completions(agent, ["call"], "") == ["c1"]
         assert repl_completions(agent, ["call", "c1"], "tb__e") == ["tb__echo"]
         assert repl_completions(agent, ["call", "c1", "tb__echo"], "") == []
+
+
+@pytest.mark.parametrize("code", [503, 599])
+async def test_a_flat_error_with_an_unknown_code_on_tool_call_raises(fake_server: Any, code: int) -> None:
+    fake_server.replies["client:tool_call"] = lambda data: {"code": code, "message": "server shutting down"}
+    async with agent_for(fake_server, cache=False) as agent:
+        with pytest.raises(SMCPError) as info:
+            await agent.call_tool("c1", "tb__echo", {}, timeout=5)
+    assert info.value.error_code == code and "shutting down" in str(info.value)
+
+
+async def test_invalid_request_fields_are_a_local_config_error(fake_server: Any) -> None:
+    async with agent_for(fake_server, cache=False) as agent:
+        with pytest.raises(ConfigError, match="window"):
+            await agent.get_desktop("c1", window="w" * 5000)
+        with pytest.raises(ConfigError, match="tool_name"):
+            await agent.call_tool("c1", "t" * 2000, {}, timeout=5)
+        with pytest.raises(ConfigError):
+            await agent.call_tool("c1", "tb__echo", {}, timeout=0)
+    assert fake_server.events("client:get_desktop") == [] and fake_server.events("client:tool_call") == []
+
+
+async def test_a_made_up_client_event_needs_only_a_table_line(
+    fake_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event added to (a copy of) the table is sent, timed and parsed by ``_request`` alone."""
+    import enum
+    from types import MappingProxyType
+
+    from smcp.agent import _client
+    from smcp.core.events import EVENTS, EventSpec
+    from smcp.core.models import GetToolsRet
+    from smcp.core.roles import Role
+
+    class MadeUp(enum.StrEnum):
+        GET_GADGETS = "client:get_gadgets"
+
+    from smcp.core import wire
+
+    spec = EventSpec(
+        MadeUp.GET_GADGETS.value,
+        "GetToolsReq",
+        "GetToolsRet",
+        frozenset({Role.AGENT}),
+        "object",
+        timeout="default",
+    )
+    table = MappingProxyType({**EVENTS, spec.name: spec})
+    monkeypatch.setattr(_client, "EVENTS", table)
+    monkeypatch.setattr(wire, "EVENTS", table)
+    fake_server.replies["client:get_gadgets"] = fake_server.replies["client:get_tools"]
+    async with agent_for(fake_server, cache=False) as agent:
+        ret = await agent._request(MadeUp.GET_GADGETS, computer="c1")  # type: ignore[arg-type]
+    assert isinstance(ret, GetToolsRet) and [t.name for t in ret.tools] == ["tb__echo"]
+    (sent,) = fake_server.events("client:get_gadgets")
+    assert sent["agent"] == "a1" and sent["computer"] == "c1" and sent["req_id"] == ret.req_id
+
+
+async def test_cli_failures_are_one_line_from_one_base_class(fake_server: Any) -> None:
+    from typer.testing import CliRunner
+
+    from smcp.agent.cli import app
+
+    runner = CliRunner()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cases = [
+        (["--url", "127.0.0.1:1"], "error: invalid server URL"),
+        (["--url", f"http://127.0.0.1:{port}"], "error: the server could not be reached"),
+        (["--url", fake_server.url, "--token", "wrong"], "error: the server refused the connection"),
+    ]
+    for args, line in cases:
+        result = await asyncio.to_thread(runner.invoke, app, [*args, "--office", "o1", "computers"])
+        assert result.exit_code == 1, result.output
+        assert line in result.output

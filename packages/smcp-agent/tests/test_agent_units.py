@@ -4,6 +4,7 @@ the notification routing, the LLM toolset, and a cheap import."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from typing import Any
@@ -152,3 +153,162 @@ def test_import_is_light() -> None:
         assert heavy.strip() == "[]"
         timings.append(float(took))
     assert min(timings) < 0.15
+
+
+def test_options_are_validated_and_overridden_by_keywords() -> None:
+    import dataclasses
+
+    from smcp.agent import AgentOptions, AsyncAgent, ConfigError
+    from smcp.agent._options import AgentOverrides
+
+    base = AgentOptions(request_timeout=5, name="n")
+    agent = AsyncAgent("http://h:1", options=base, request_timeout=7)
+    assert agent.options == dataclasses.replace(base, request_timeout=7) and agent.name == "n"
+    assert agent.request_timeout == 7 and base.request_timeout == 5
+    assert AsyncAgent("http://h:1").options == AgentOptions()
+    assert set(AgentOverrides.__annotations__) == {f.name for f in dataclasses.fields(AgentOptions)}
+    for bad in ({"transports": ()}, {"transports": ("carrier-pigeon",)}, {"request_timeout": 0},
+                {"tool_call_grace": -1}, {"cache_kinds": ("tools", "desktop")}, {"name": ""}):  # fmt: skip
+        with pytest.raises(ConfigError):
+            AgentOptions(**bad)
+        with pytest.raises(ValueError):  # ConfigError is also a ValueError, as before
+            AsyncAgent("http://h:1", **bad)
+    assert AgentOptions().rejoin_backoff.for_at_least == 60.0
+    assert sum(AgentOptions().rejoin_backoff.delays()) >= 25 + 20  # python-socketio's ping defaults
+
+
+def test_the_sync_agent_takes_the_same_options_without_restating_them() -> None:
+    import inspect
+
+    from smcp.agent import Agent, AgentOptions, AsyncAgent
+
+    sync = inspect.signature(Agent.__init__).parameters
+    assert set(sync) - {"operation_timeout"} == set(inspect.signature(AsyncAgent.__init__).parameters)
+    with pytest.raises(ValueError):
+        Agent("http://h:1", request_timeout=-1)  # raises before a loop thread is started
+    agent = Agent("http://h:1", options=AgentOptions(name="s"), cache=False)
+    try:
+        assert agent.options.name == "s" and agent.async_agent.options.cache is False
+    finally:
+        agent.close()
+
+
+def test_exports_table_all_and_type_checking_imports_agree() -> None:
+    import ast
+    import importlib
+    from pathlib import Path
+
+    import smcp.agent
+
+    source = Path(smcp.agent.__file__).read_text()
+    checked: dict[str, str] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for stmt in node.body:
+                assert isinstance(stmt, ast.ImportFrom) and stmt.module is not None
+                checked.update({alias.name: stmt.module for alias in stmt.names})
+    table = smcp.agent._EXPORTS
+    assert checked == table
+    assert set(smcp.agent.__all__) == set(table) | {"__version__"}
+    for name, module in table.items():
+        assert getattr(smcp.agent, name) is getattr(importlib.import_module(module), name)
+
+
+def test_errors_are_one_tree_with_the_old_names_kept() -> None:
+    from smcp.agent import errors
+    from smcp.core import errors as core
+
+    assert errors.AgentError is core.LocalError and errors.ReplyError is core.MalformedReplyError
+    names = "ConnectError AuthenticationError NotConnectedError ConnectionLostError LocalTimeoutError"
+    for name in (*names.split(), "JoinRefusedError", "IntegrityError", "ProtocolVersionError"):
+        assert getattr(errors, name) is getattr(core, name)
+        assert issubclass(getattr(errors, name), core.SMCPException)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("event", "kinds"),
+    [
+        ("notify:enter_office", ["tools", "config", "skills"]),
+        ("notify:update_config", ["config", "tools"]),
+        ("notify:update_tool_list", ["tools"]),
+        ("notify:update_skills", ["skills"]),
+        ("notify:update_desktop", []),
+    ],
+)
+async def test_notifications_route_to_cache_refreshes(event: str, kinds: list[str]) -> None:
+    from smcp.agent._cache import ALL_KINDS, ComputerCache
+    from smcp.core.events import NotifyEvent
+
+    fetched: list[str] = []
+
+    async def fetch(computer: str, kind: str) -> Any:
+        fetched.append(kind)
+        return []
+
+    async def listener(computer: str, view: Any) -> None:
+        return None
+
+    cache = ComputerCache(fetch, listener, debounce=0)
+    await cache.route(NotifyEvent(event), "c1", ALL_KINDS)
+    await cache.wait_idle(5)
+    assert sorted(fetched) == sorted(kinds)
+    await cache.route(NotifyEvent.LEAVE_OFFICE, "c1", ALL_KINDS)
+    assert "c1" not in cache
+
+
+def test_notification_kinds_come_from_notify_event() -> None:
+    from smcp.agent._handlers import EVENT_KINDS, NOTIFY_KINDS
+    from smcp.core.events import NotifyEvent
+
+    assert (
+        tuple(e.value.removeprefix("notify:") for e in NotifyEvent if e is not NotifyEvent.TOOL_CALL_CANCEL)
+        == NOTIFY_KINDS
+    )
+    assert set(NOTIFY_KINDS) < EVENT_KINDS and "reconnected" in EVENT_KINDS
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("url", ["127.0.0.1:8000", "localhost", "ftp://h:1", "http://", "http://[::1"])
+async def test_a_url_without_scheme_or_host_is_a_config_error(url: str) -> None:
+    from smcp.agent import AsyncAgent, ConfigError, SMCPException
+
+    with pytest.raises(ConfigError) as info:
+        await AsyncAgent(url).connect()
+    assert isinstance(info.value, SMCPException)
+
+
+def test_a_bad_url_leaves_no_unclosed_session() -> None:
+    code = (
+        "import asyncio, gc\n"
+        "from smcp.agent import AsyncAgent, SMCPException\n"
+        "async def main():\n"
+        "    for url in ('127.0.0.1:1', 'http://127.0.0.1:1'):\n"
+        "        for tr in (('websocket',), ('polling', 'websocket')):\n"
+        "            try:\n"
+        "                await AsyncAgent(url, transports=tr, connect_timeout=2).connect()\n"
+        "            except SMCPException as exc:\n"
+        "                print(type(exc).__name__)\n"
+        "    gc.collect()\n"
+        "asyncio.run(main())\n"
+        "gc.collect()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["ConfigError", "ConfigError", "ConnectError", "ConnectError"]
+    assert "Unclosed" not in out.stderr, out.stderr
+
+
+@pytest.mark.anyio
+async def test_an_unreachable_server_is_not_a_refusal() -> None:
+    from smcp.agent import AsyncAgent, AuthenticationError, ConnectError
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ConnectError) as info:
+        await AsyncAgent(f"http://127.0.0.1:{port}", connect_timeout=2).connect()
+    assert not isinstance(info.value, AuthenticationError)
+    assert "could not be reached" in str(info.value) and str(port) in str(info.value)
+    assert info.value.__cause__ is not None

@@ -91,7 +91,6 @@ class Connection:
         self._waiting: dict[asyncio.Future[Any], str] = {}  # ack futures of call(), by event
         self._ever_connected = False
         self._refusal: Any = None  # a connect_error the Socket.IO server answered (auth)
-        self._unreachable: Any = None  # a connect_error of the transport (no server, gate)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._rejoin: asyncio.Task[Any] | None = None
 
@@ -134,7 +133,6 @@ class Connection:
             await self._drop()
         self.fatal = None
         self._refusal = None
-        self._unreachable = None
         self._ever_connected = False
         opts = self.options
         sio = socketio.AsyncClient(
@@ -180,8 +178,7 @@ class Connection:
             version = await probe_version_gate(url, opts.socketio_path, opts.headers, opts.connect_timeout)
         if version is not None:
             raise version from None
-        cause = self._unreachable if isinstance(self._unreachable, str) and self._unreachable else exc
-        raise ConnectError(f"the server could not be reached at {self.url}: {cause}") from exc
+        raise ConnectError(f"the server could not be reached at {self.url}: {_cause(exc)}") from exc
 
     async def _auth(self) -> dict[str, Any] | None:
         return await auth_object(self._credential, self.options.auth)
@@ -251,7 +248,6 @@ class Connection:
             # the transport is up and the Socket.IO server answered CONNECT with a refusal
             self._refusal = data
             return
-        self._unreachable = data
         if self._ever_connected and self.options.transports[0] == "websocket":
             # a refused websocket handshake has no readable body: ask the gate once over HTTP
             self._spawn(self._probe_during_reconnect())
@@ -379,3 +375,13 @@ class Connection:
 def _expire(fut: asyncio.Future[Any], event: str, timeout: float) -> None:
     if not fut.done():
         fut.set_exception(LocalTimeoutError(event, timeout))
+
+
+def _cause(exc: BaseException) -> str:
+    """The first message in ``exc``'s chain below python-socketio's ("Connection error")."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if not type(seen).__module__.startswith(("socketio", "engineio")) and str(seen):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return str(exc) or type(exc).__name__
