@@ -1,8 +1,8 @@
 """Our Agent against the official 0.4.2 server and the official Computer (separate processes).
 
-The Computer hosts testing/mcp_servers/toolbox.py over stdio and one user skill; every Agent
-method, the timeout/cancel paths, the 4008 rejection, the notification-driven cache refresh,
-reconnection after a server restart and the sync Agent are exercised here.
+The Computer hosts the toolbox MCP server (``smcp.testing.mcp_servers``) over stdio and one user
+skill; every Agent method, the timeout/cancel paths, the 4008 rejection, the notification-driven
+cache refresh, reconnection after a server restart and the sync Agent are exercised here.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 What this file proves (the "Done when" of the Computer issue):
 
 1. **An official ``mcp.json`` runs unchanged.** The file is written in the official shape
-   (``{"servers": {...}, "inputs": [...]}``, PROTOCOL §8.4; the map key is the server name, no
-   ``name`` in the body) and is first accepted by the official SDK's own models (in its venv).
+   (``{"servers": {...}, "inputs": [...]}``, docs/protocol.md §8.4; the map key is the server
+   name, no ``name`` in the body) and is first accepted by the official SDK's own models (in its venv).
    It holds a stdio toolbox whose env carries ``${input:toolbox-tag}`` (a password input resolved
    from ``A2C_SMCP_toolbox_tag``, the official env naming: ``-`` becomes ``_``, case kept) and a
    streamable toolbox (``type: "streamable"``, ISO-8601 ``timeout``/``sse_read_timeout``) whose
@@ -30,11 +30,11 @@ What this file proves (the "Done when" of the Computer issue):
 What the official Agent cannot express (so it is not asserted here):
 
 - ``meta.a2c_timeout`` on a timeout. The 0.4.2 Agent's timeout branch is dead code (it catches
-  the builtin ``TimeoutError``; python-socketio raises its own, DECISIONS B8) and the 0.4.2 Server
-  relays with exactly the call's ``timeout`` (B2), so our Computer's ``a2c_timeout`` result always
-  arrives after both gave up: the Agent returns its generic "Tool call failed" text. Our
-  Computer's ``a2c_timeout`` result is asserted where a peer lets it through: the matrix cells
-  with our Agent (``test_matrix.py::test_matrix_timeout``) and
+  the builtin ``TimeoutError``; python-socketio raises its own, docs/protocol.md, difference B8)
+  and the 0.4.2 Server relays with exactly the call's ``timeout`` (B2), so our Computer's
+  ``a2c_timeout`` result always arrives after both gave up: the Agent returns its generic "Tool
+  call failed" text. Our Computer's ``a2c_timeout`` result is asserted where a peer lets it
+  through: the matrix cells with our Agent (``test_matrix.py::test_matrix_timeout``) and
   ``packages/smcp-computer/tests/test_computer_hosting.py::test_timeout_and_cancel``.
 - A cancel API: the 0.4.2 Agent has none, so the driver emits the raw ``server:tool_call_cancel``
   with the ``req_id`` the SDK generated.

@@ -1,9 +1,10 @@
 """The eight-way matrix: Server x Agent x Computer, each ours or the official a2c-smcp 0.4.2.
 
 Every scenario below runs in all eight cells (ids ``srv-ours/agent-official/comp-ours``); the
-all-official cell is the control. Where 0.4.2 has a defect we fixed (DECISIONS.md, B-rows), the
-scenario asserts our behaviour whenever one of ours is on the path that decides it, and records
-the official behaviour in the cells where only official code decides, so both stay visible.
+all-official cell is the control. Where 0.4.2 has a defect we fixed (docs/protocol.md, "Deliberate
+differences"), the scenario asserts our behaviour whenever one of ours is on the path that decides
+it, and records the official behaviour in the cells where only official code decides, so both stay
+visible.
 
 Processes: a lab (module scope) keeps one server per kind and one Computer per (server kind,
 Computer kind), each Computer in its own office. Every test starts its own Agent driver process(es)
@@ -624,7 +625,7 @@ async def scenario_update_notifications(stack: Stack) -> None:
 
     # The lab's Computer is shared by the two cells of a (server, Computer) pair, so the second
     # ``grow`` may leave tools/list unchanged: the Computer still forwards every MCP
-    # tools/list_changed (PROTOCOL 6.2; ours used to drop an unchanged one: issue 6).
+    # tools/list_changed (docs/protocol.md §6.2; ours used to drop an unchanged one: issue 6).
     notes = await collect_notifications(agent, refreshed)
     assert {"event": "notify:update_tool_list", "data": {"computer": comp}} in notes, notes
     tools = {t["name"] for t in (await agent.call("get_tools", computer=comp))["tools"]}

@@ -2,7 +2,7 @@
 
 Proves the harness itself (processes, logs, official venv, peers, test MCP servers) before anyone
 uses it to compare our implementation with the official one. Nothing of ours runs here except
-``testing/mcp_servers/toolbox.py`` (mcp 2.x, run by this environment's python).
+``smcp.testing.mcp_servers``' ``toolbox.py`` (mcp 2.x, run by this environment's python).
 """
 
 from __future__ import annotations

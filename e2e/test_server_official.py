@@ -1,8 +1,8 @@
 """Our ``smcp-server`` command in a subprocess, driven by the official 0.4.2 Agent and Computer.
 
 Covers join, list_room, get_tools, get_config, tool_call, cancel, the 404 for unknown Computers,
-notifications, the improved answers of DECISIONS B1/B2 seen by an official Agent, and the raw
-HTTP bodies of the version gate.
+notifications, the improved answers of docs/protocol.md, differences B1/B2, seen by an official
+Agent, and the raw HTTP bodies of the version gate.
 """
 
 from __future__ import annotations
