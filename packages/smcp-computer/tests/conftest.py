@@ -1,7 +1,13 @@
-"""Shared fixtures: the toolbox MCP server (``testing/mcp_servers/toolbox.py``) over HTTP transports."""
+"""Shared fixtures: the toolbox MCP server (smcp-testing's ``mcp_servers/toolbox.py``) over HTTP
+transports, and the resource-source helpers of ``fixtures/smcp_b_sources.py``.
+
+The helpers module is loaded here from its file and registered as ``smcp_b_sources`` (conftest
+runs before the test modules), so the tests import it without touching ``sys.path``.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -10,7 +16,22 @@ from pathlib import Path
 
 import pytest
 
-TOOLBOX = Path(__file__).resolve().parents[3] / "testing" / "mcp_servers" / "toolbox.py"
+
+def _register_helpers(name: str) -> None:
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "fixtures" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+_register_helpers("smcp_b_sources")
+
+TOOLBOX = (
+    Path(__file__).resolve().parents[3] / "packages/smcp-testing/src/smcp/testing/mcp_servers/toolbox.py"
+)
 
 
 def _toolbox_over(kind: str) -> Iterator[str]:

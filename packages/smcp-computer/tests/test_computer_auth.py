@@ -21,7 +21,9 @@ from smcp.computer import Computer, ServerState, Supervision, parse_config
 
 pytestmark = pytest.mark.anyio
 
-AUTH_SERVER = Path(__file__).resolve().parents[3] / "testing" / "mcp_servers" / "auth_server.py"
+AUTH_SERVER = (
+    Path(__file__).resolve().parents[3] / "packages/smcp-testing/src/smcp/testing/mcp_servers/auth_server.py"
+)
 TOKEN = "tok-0123456789-never-on-the-wire"
 
 
@@ -77,4 +79,4 @@ async def test_refused_tool_call_is_classified(upstream: str, code: int, action:
         assert TOKEN not in repr(result)
         # the session survives: the server is still running and listed
         assert computer.status()[0].state is ServerState.RUNNING
-        assert "guarded__secret" in {tool["name"] for tool in computer.tools()}
+        assert "guarded__secret" in {tool.name for tool in computer.tools()}

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import mcp_types
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 from smcp_b_sources import TOOLBOX, Contents, MemorySource, mcp_source
 
 from smcp.computer._desktop import collect_desktop, render_window, window_fullscreen, window_priority

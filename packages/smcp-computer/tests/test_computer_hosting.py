@@ -15,7 +15,9 @@ from smcp.computer import Computer, ServerState, Supervision, parse_config
 
 pytestmark = pytest.mark.anyio
 
-TOOLBOX = Path(__file__).resolve().parents[3] / "testing" / "mcp_servers" / "toolbox.py"
+TOOLBOX = (
+    Path(__file__).resolve().parents[3] / "packages/smcp-testing/src/smcp/testing/mcp_servers/toolbox.py"
+)
 FAST = Supervision(initial_delay=0.1, max_attempts=3, ping_interval=0)
 
 
@@ -83,7 +85,7 @@ async def test_each_transport_lists_and_calls(kind: str, request: pytest.Fixture
     computer = make({"box": transport_decl(kind, request)}, confirm=approve)
     async with asyncio.timeout(60), computer:
         assert computer.status()[0].state is ServerState.RUNNING
-        names = [t["name"] for t in computer.tools()]
+        names = [t.name for t in computer.tools()]
         assert "box__echo" in names and "box__add" in names
         result = await computer.call_tool("box__add", {"a": 2, "b": 3}, timeout=10)
         assert result["isError"] is False
@@ -109,7 +111,7 @@ async def test_calls_to_one_server_run_in_parallel(kind: str, request: pytest.Fi
 
 
 async def test_registry_names_meta_and_forbidden(toolbox: Computer) -> None:
-    tools = {t["name"]: t for t in toolbox.tools()}
+    tools = {t["name"]: t for t in toolbox.tools_wire()}
     assert "tb__say" in tools and "tb__echo" not in tools  # alias replaces the tool part
     assert not any(name.endswith("__fail") for name in tools)  # forbidden is hidden
     say = tools["tb__say"]
@@ -256,7 +258,7 @@ async def test_inputs_rendered_at_start_and_raw_in_config() -> None:
     async with asyncio.timeout(60), computer:
         result = await computer.call_tool("tb__whoami", {}, 5)
         assert result["content"][0]["text"] == "from-test"
-        config = computer.get_config()
+        config = computer.config_wire()
         assert config["servers"]["tb"]["server_parameters"]["env"] == {"SMCP_TOOLBOX_TAG": "${input:tag}"}
         assert set(config["servers"]["tb"]["server_parameters"]) == {
             "command",
@@ -272,7 +274,7 @@ async def test_inputs_rendered_at_start_and_raw_in_config() -> None:
 async def test_stop_start_restart_and_config_only_active(toolbox: Computer) -> None:
     await toolbox.stop(["tb"])
     assert toolbox.status()[0].state is ServerState.STOPPED
-    assert toolbox.tools() == [] and toolbox.get_config()["servers"] == {}
+    assert toolbox.tools() == [] and toolbox.get_config().servers == {}
     await toolbox.start(["all"])
     assert toolbox.status()[0].state is ServerState.RUNNING
     await toolbox.restart(["tb"])
@@ -284,7 +286,7 @@ async def test_stop_start_restart_and_config_only_active(toolbox: Computer) -> N
 async def test_streamable_timeouts_in_config_are_iso(http_url: str) -> None:
     computer = make({"web": {"type": "streamable", "server_parameters": {"url": http_url}}}, confirm=approve)
     async with asyncio.timeout(60), computer:
-        params = computer.get_config()["servers"]["web"]["server_parameters"]
+        params = computer.config_wire()["servers"]["web"]["server_parameters"]
         assert params["timeout"] == "PT30S" and params["sse_read_timeout"] == "PT5M"
         assert params["headers"] is None and params["terminate_on_close"] is True
 
@@ -294,3 +296,15 @@ async def test_big_image_goes_to_the_blob_sideband(toolbox: Computer) -> None:
     item = result["content"][0]
     assert item["type"] == "image"
     assert "a2c_blob_handle" in json.dumps(result)
+
+
+async def test_public_methods_return_models(toolbox: Computer) -> None:
+    """tools() and get_config() are typed; the wire forms stay available for the link."""
+    from smcp.core.models import GetComputerConfigRet, SMCPTool
+
+    tools = toolbox.tools()
+    assert tools and all(isinstance(t, SMCPTool) for t in tools)
+    assert [t.name for t in tools] == [w["name"] for w in toolbox.tools_wire()]
+    config = toolbox.get_config()
+    assert isinstance(config, GetComputerConfigRet) and set(config.servers) == {"tb"}
+    assert config.servers["tb"].bundle_id == "tb"

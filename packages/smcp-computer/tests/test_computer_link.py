@@ -21,7 +21,9 @@ from smcp.computer import Computer, ComputerLink, Supervision, parse_config
 
 pytestmark = pytest.mark.anyio
 
-TOOLBOX = Path(__file__).resolve().parents[3] / "testing" / "mcp_servers" / "toolbox.py"
+TOOLBOX = (
+    Path(__file__).resolve().parents[3] / "packages/smcp-testing/src/smcp/testing/mcp_servers/toolbox.py"
+)
 TOKEN = "link-secret"
 
 

@@ -14,7 +14,9 @@ from smcp.computer._envfile import parse_env_text
 
 pytestmark = pytest.mark.anyio
 
-TOOLBOX = Path(__file__).resolve().parents[3] / "testing" / "mcp_servers" / "toolbox.py"
+TOOLBOX = (
+    Path(__file__).resolve().parents[3] / "packages/smcp-testing/src/smcp/testing/mcp_servers/toolbox.py"
+)
 FAST = Supervision(initial_delay=0.1, max_attempts=3, ping_interval=0)
 ONCE = Supervision(enabled=False, ping_interval=0)
 
@@ -89,7 +91,7 @@ async def test_child_sees_env_file_and_explicit_env_wins(
         assert await whoami(computer, "fromfile") == "from-file"
         assert await whoami(computer, "explicit") == "explicit"
         assert await whoami(computer, "none") == ""
-        config = computer.get_config()
+        config = computer.config_wire()
         # the file is read at every real start: a changed file takes effect on restart
         (env_dir / "tag.env").write_text("SMCP_TOOLBOX_TAG=changed\n")
         await computer.restart(["fromfile"])
@@ -175,7 +177,7 @@ async def test_oauth_never_reaches_the_wire(http_url: str, tmp_path: Path) -> No
     computer = Computer("c1", loaded.servers, supervision=FAST, spool_dir=tmp_path / "spool")
     async with asyncio.timeout(60), computer:
         result = await computer.call_tool("api__add", {"a": 1, "b": 2}, timeout=10)
-        config = computer.get_config()
+        config = computer.config_wire()
     assert result["content"][0]["text"] == "3"
     raw = config["servers"]["api"]
     assert "oauth" not in raw

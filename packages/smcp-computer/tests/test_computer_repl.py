@@ -19,7 +19,9 @@ from smcp.computer._repl import COMMANDS, execute
 
 pytestmark = pytest.mark.anyio
 
-TOOLBOX = Path(__file__).resolve().parents[3] / "testing" / "mcp_servers" / "toolbox.py"
+TOOLBOX = (
+    Path(__file__).resolve().parents[3] / "packages/smcp-testing/src/smcp/testing/mcp_servers/toolbox.py"
+)
 
 
 def document(*names: str) -> dict[str, Any]:

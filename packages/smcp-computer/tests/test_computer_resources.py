@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import mcp_types
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 from smcp_b_sources import TOOLBOX, MemorySource, mcp_source
 
 from smcp.computer._resources import get_resources_page, list_all_resources, resource_to_wire

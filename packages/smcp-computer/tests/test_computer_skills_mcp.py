@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 from smcp_b_sources import SKILL_SERVER, TOOLBOX, MemorySource, mcp_source
 
 from smcp.computer._blobs import BlobStore

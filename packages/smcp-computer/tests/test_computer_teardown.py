@@ -17,7 +17,9 @@ pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
 ]
 
-TOOLBOX = Path(__file__).resolve().parents[3] / "testing" / "mcp_servers" / "toolbox.py"
+TOOLBOX = (
+    Path(__file__).resolve().parents[3] / "packages/smcp-testing/src/smcp/testing/mcp_servers/toolbox.py"
+)
 
 
 def pids_running(marker: str) -> set[int]:

@@ -15,7 +15,9 @@ from smcp.computer import Computer, Supervision, _vrl, parse_config
 
 pytestmark = pytest.mark.anyio
 
-TOOLBOX = Path(__file__).resolve().parents[3] / "testing" / "mcp_servers" / "toolbox.py"
+TOOLBOX = (
+    Path(__file__).resolve().parents[3] / "packages/smcp-testing/src/smcp/testing/mcp_servers/toolbox.py"
+)
 FAST = Supervision(initial_delay=0.1, max_attempts=3, ping_interval=0)
 
 TRANSFORM = """

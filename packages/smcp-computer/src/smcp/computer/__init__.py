@@ -14,19 +14,31 @@ from smcp.core._compat import require_core_version
 require_core_version("smcp-computer", __version__)
 
 if TYPE_CHECKING:
-    from smcp.computer._computer import CallRecord, Computer, ConfirmCallback, ExposedTool
-    from smcp.computer._config import ConfigError, ConfigProblem, LoadedConfig, load_config, parse_config
+    from smcp.computer._computer import CallRecord, Computer, ConfirmCallback, ToolResult
+    from smcp.computer._config import ConfigProblem, LoadedConfig, load_config, merge_configs, parse_config
+    from smcp.computer._errors import (
+        ComputerError,
+        ConfigError,
+        EnvFileError,
+        InputError,
+        JoinError,
+        VrlUnavailableError,
+    )
     from smcp.computer._hosting import MCPServerHost, ServerState, ServerStatus, Supervision
-    from smcp.computer._inputs import InputError, InputResolver
-    from smcp.computer._link import ComputerLink, JoinError
+    from smcp.computer._inputs import InputResolver
+    from smcp.computer._link import ComputerLink
+    from smcp.computer._tools import Change, ExposedTool
 
 __all__ = [
     "CallRecord",
+    "Change",
     "Computer",
+    "ComputerError",
     "ComputerLink",
     "ConfigError",
     "ConfigProblem",
     "ConfirmCallback",
+    "EnvFileError",
     "ExposedTool",
     "InputError",
     "InputResolver",
@@ -36,8 +48,11 @@ __all__ = [
     "ServerState",
     "ServerStatus",
     "Supervision",
+    "ToolResult",
+    "VrlUnavailableError",
     "__version__",
     "load_config",
+    "merge_configs",
     "parse_config",
 ]
 
@@ -45,20 +60,26 @@ _WHERE = {
     "CallRecord": "_computer",
     "Computer": "_computer",
     "ConfirmCallback": "_computer",
-    "ExposedTool": "_computer",
-    "ConfigError": "_config",
+    "ToolResult": "_computer",
+    "Change": "_tools",
+    "ExposedTool": "_tools",
+    "ComputerError": "_errors",
+    "ConfigError": "_errors",
+    "EnvFileError": "_errors",
+    "InputError": "_errors",
+    "JoinError": "_errors",
+    "VrlUnavailableError": "_errors",
     "ConfigProblem": "_config",
     "LoadedConfig": "_config",
     "load_config": "_config",
+    "merge_configs": "_config",
     "parse_config": "_config",
     "MCPServerHost": "_hosting",
     "ServerState": "_hosting",
     "ServerStatus": "_hosting",
     "Supervision": "_hosting",
-    "InputError": "_inputs",
     "InputResolver": "_inputs",
     "ComputerLink": "_link",
-    "JoinError": "_link",
 }
 
 

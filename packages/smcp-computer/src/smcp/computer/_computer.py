@@ -1,29 +1,48 @@
-"""The Computer: hosted MCP servers, the exposed-tool registry, execution, desktop/skills/blobs."""
+"""The Computer: hosted MCP servers, tool execution and confirmation, desktop/skills/blobs."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from smcp.computer._hosting import MCPServerHost, ServerState, ServerStatus, Supervision, UpstreamAuthError
+from smcp.computer._hosting import (
+    HostChange,
+    MCPServerHost,
+    ServerState,
+    ServerStatus,
+    Supervision,
+    UpstreamAuthError,
+)
+from smcp.computer._tools import Change, ExposedTool, ToolRegistry, merge_tool_meta
+from smcp.core.errors import ErrorCode
+from smcp.core.results import META_TOOL_META
 
 if TYPE_CHECKING:
-    import mcp_types
-
-    from smcp.computer._blobs import BlobStore, UploadStore
     from smcp.computer._inputs import InputResolver
-    from smcp.computer._skills import SkillRegistry
-    from smcp.core.models import MCPServerConfig, MCPServerInput, ToolMeta
+    from smcp.core.models import (
+        GetComputerConfigRet,
+        MCPServerConfig,
+        MCPServerInput,
+        PutBlobReq,
+        SMCPTool,
+    )
 
-__all__ = ["CallRecord", "Computer", "ConfirmCallback", "ExposedTool", "merge_tool_meta"]
+__all__ = [
+    "CallRecord",
+    "Change",
+    "Computer",
+    "ConfirmCallback",
+    "ExposedTool",
+    "ToolResult",
+    "merge_tool_meta",
+]
 
 logger = logging.getLogger("smcp.computer")
 
@@ -35,15 +54,13 @@ CONFIRM_REJECTED_TEXT = "工具调用二次确认被拒绝，请稍后再试"
 HISTORY_SIZE = 10
 
 
-@dataclass(frozen=True)
-class ExposedTool:
-    """One routed tool: exposed name, owning server, original name and its merged metadata."""
+class ToolResult(TypedDict):
+    """A ``CallToolResult`` as it goes on the wire (docs/protocol.md §9.4); a plain dict at run time."""
 
-    name: str
-    host: MCPServerHost
-    original: str
-    config_meta: ToolMeta | None
-    wire: dict[str, Any]
+    meta: dict[str, Any] | None
+    content: list[dict[str, Any]]
+    structuredContent: dict[str, Any] | None
+    isError: bool
 
 
 @dataclass(frozen=True)
@@ -58,100 +75,6 @@ class CallRecord:
     is_error: bool
 
 
-def merge_tool_meta(config: MCPServerConfig, tool: str) -> ToolMeta | None:
-    """The config-only ToolMeta merge (PROTOCOL §9.2): ``tool_meta[tool]`` over ``default_tool_meta``.
-
-    ``alias`` comes only from ``tool_meta[tool]``.
-    """
-    from smcp.core.models import ToolMeta
-
-    specific = config.tool_meta.get(tool)
-    default = config.default_tool_meta
-    if default is None:
-        return specific
-    base = {k: v for k, v in default.model_dump(mode="python").items() if v is not None}
-    base["alias"] = None
-    if specific is not None:
-        for key, value in specific.model_dump(mode="python").items():
-            if value is not None:
-                base[key] = value
-        base["alias"] = specific.alias
-    return ToolMeta.model_validate(base)
-
-
-def _declared(tool: mcp_types.Tool, bundle_id: str) -> tuple[bool, bool, list[str] | None]:
-    """(declared, valid, tags) of the server's ``_meta.a2c_tool_meta`` declaration."""
-    meta = tool.meta or {}
-    if "a2c_tool_meta" not in meta:
-        return False, False, None
-    decl = meta["a2c_tool_meta"]
-    if isinstance(decl, dict):
-        tags = decl.get("tags")
-        if tags is None or (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
-            return True, True, tags
-    logger.warning("MCP server %s: malformed a2c_tool_meta on tool %r ignored", bundle_id, tool.name)
-    return True, False, None
-
-
-def _is_attr(value: Any) -> bool:
-    if isinstance(value, str | bool | int | float):
-        return True
-    if isinstance(value, list) and value:
-        kinds = {type(v) for v in value}
-        return len(kinds) == 1 and kinds.pop() in (str, bool, int, float)
-    return isinstance(value, list)
-
-
-def build_tools(host: MCPServerHost) -> list[ExposedTool]:
-    """The exposed tools of one running server (PROTOCOL §9.1-§9.3)."""
-    from smcp.core.models import SMCPTool, ToolMeta
-    from smcp.core.naming import exposed_tool_name
-    from smcp.core.wire import to_wire
-
-    config = host.config
-    if config.default_tool_meta is not None and config.default_tool_meta.alias:
-        logger.warning("MCP server %s: 'alias' in default_tool_meta is ignored", host.bundle_id)
-    forbidden = set(config.forbidden_tools)
-    out: list[ExposedTool] = []
-    seen: set[str] = set()
-    for tool in host.tools or ():
-        cfg_meta = merge_tool_meta(config, tool.name)
-        alias = cfg_meta.alias if cfg_meta is not None else None
-        if tool.name in forbidden or (alias and alias in forbidden):
-            continue
-        name = exposed_tool_name(host.bundle_id, tool.name, alias)
-        if name in seen:
-            logger.warning("MCP server %s: exposed name %r used twice; first kept", host.bundle_id, name)
-            continue
-        seen.add(name)
-        _, valid, tags = _declared(tool, host.bundle_id)
-        shown = cfg_meta
-        if valid:
-            if shown is None:
-                shown = ToolMeta(tags=tags)
-            elif shown.tags is None and tags is not None:
-                shown = shown.model_copy(update={"tags": tags})
-        meta: dict[str, Any] = {}
-        for key, value in (tool.meta or {}).items():
-            if key == "a2c_tool_meta":
-                continue
-            meta[key] = value if _is_attr(value) else json.dumps(value, default=str)
-        if tool.annotations is not None:
-            meta["MCP_TOOL_ANNOTATION"] = json.dumps(tool.annotations.model_dump(mode="json", by_alias=True))
-        if shown is not None:
-            meta["a2c_tool_meta"] = shown.encode()
-        smcp_tool = SMCPTool(
-            name=name,
-            bundle_id=host.bundle_id,
-            description=tool.description or "None",
-            params_schema=dict(tool.input_schema),
-            return_schema=dict(tool.output_schema) if tool.output_schema is not None else None,
-            meta=meta,
-        )
-        out.append(ExposedTool(name, host, tool.name, cfg_meta, to_wire(smcp_tool)))
-    return out
-
-
 def _default_dir(env: str, fallback: str, *parts: str) -> Path:
     base = os.environ.get(env) or str(Path.home() / fallback)
     return Path(base, *parts)
@@ -162,8 +85,8 @@ class Computer:
 
     ``confirm`` is asked before every call whose merged config ToolMeta does not say
     ``auto_apply: true``; without it such calls are refused with an error result. Listeners added
-    with :meth:`add_listener` get ``"tools"``, ``"desktop"``, ``"skills"`` or ``"config"`` when
-    the office should be told (``server:update_*``).
+    with :meth:`add_listener` get a :class:`Change` when the office should be told
+    (``server:update_*``).
     """
 
     def __init__(
@@ -182,7 +105,9 @@ class Computer:
         skill_dirs: Sequence[Path] = (),
         landing_root: Path | None = None,
     ) -> None:
+        from smcp.computer._blobs import BlobStore, UploadStore
         from smcp.computer._inputs import InputResolver
+        from smcp.computer._skills import SkillRegistry
 
         self.name = name
         self.confirm = confirm
@@ -196,21 +121,22 @@ class Computer:
         self.skill_home = skill_home or _default_dir("XDG_DATA_HOME", ".local/share", "smcp", "skills")
         self.skill_dirs = list(skill_dirs)
         self.landing_root = landing_root
-        self._listeners: list[Callable[[str], None]] = []
+        self._listeners: list[Callable[[Change], None]] = []
         self._hosts: dict[str, MCPServerHost] = {}
         for config in servers:
             self._add_host(config)
-        self._registry_cache: dict[str, ExposedTool] | None = None
-        self._announced_tools: tuple[Any, ...] | None = None
-        self._inflight: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._tools = ToolRegistry()
+        self._inflight: dict[str, asyncio.Task[ToolResult]] = {}
         self._cancelled: set[str] = set()
         self.history: collections.deque[CallRecord] = collections.deque(maxlen=HISTORY_SIZE)
         self._window_sets: dict[str, frozenset[str]] = {}
         self._resource_task: asyncio.Task[None] | None = None
         self._resource_dirty: set[str] = set()
-        self._blobs: BlobStore | None = None
-        self._uploads: UploadStore | None = None
-        self._skills: SkillRegistry | None = None
+        self._blobs = BlobStore(self.spool_dir)
+        self._uploads = UploadStore(self.landing_root)
+        self._skills = SkillRegistry(
+            self.skill_home, self._blobs, user_dirs=self.skill_dirs, request_timeout=request_timeout
+        )
 
     def _add_host(self, config: MCPServerConfig) -> MCPServerHost | None:
         host = MCPServerHost(
@@ -229,36 +155,35 @@ class Computer:
 
     # --- listeners --------------------------------------------------------------------------
 
-    def add_listener(self, callback: Callable[[str], None]) -> None:
-        """``callback(kind)`` with kind ``tools``, ``desktop``, ``skills`` or ``config``."""
+    def add_listener(self, callback: Callable[[Change], None]) -> None:
+        """``callback(change)`` whenever the office should hear of a :class:`Change`."""
         self._listeners.append(callback)
 
-    def remove_listener(self, callback: Callable[[str], None]) -> None:
+    def remove_listener(self, callback: Callable[[Change], None]) -> None:
         if callback in self._listeners:
             self._listeners.remove(callback)
 
-    def _emit(self, kind: str) -> None:
+    def _emit(self, kind: Change) -> None:
         for callback in list(self._listeners):
             try:
                 callback(kind)
             except Exception:
                 logger.exception("change listener failed")
 
-    def _host_event(self, host: MCPServerHost, kind: str, detail: str | None) -> None:
-        if kind == "tools":
-            self._registry_cache = None
-            # an MCP tools/list_changed is always forwarded (PROTOCOL 6.2, as 0.4.2 does), even
-            # when the re-read list is unchanged; start/stop changes are announced only when real
-            self._host_event_all(force=detail == "list_changed")
+    def _host_event(self, host: MCPServerHost, kind: HostChange, detail: str | None) -> None:
+        if kind is HostChange.TOOLS:
+            # an MCP tools/list_changed is always forwarded (docs/protocol.md §6.2, as 0.4.2 does),
+            # even when the re-read list is unchanged; start/stop changes are announced only when real
+            self._tools_changed(force=detail == "list_changed")
             if host.state is not ServerState.RUNNING:
                 self._resource_dirty.add(host.bundle_id)
                 self._schedule_resource_scan()
-        elif kind == "resources":
+        elif kind is HostChange.RESOURCES:
             self._resource_dirty.add(host.bundle_id)
             self._schedule_resource_scan()
-        elif kind == "resource_updated" and detail is not None:
+        elif kind is HostChange.RESOURCE_UPDATED and detail is not None:
             if detail.startswith("window://"):
-                self._emit("desktop")
+                self._emit(Change.DESKTOP)
             elif detail.startswith("skill://"):
                 self._schedule_resource_scan()
 
@@ -285,13 +210,12 @@ class Computer:
                 desktop_changed = True
             self._window_sets[bundle] = windows
         if desktop_changed:
-            self._emit("desktop")
-        if self._skills is not None:
-            try:
-                if await self._skills.refresh(self.active_servers()):
-                    self._emit("skills")
-            except Exception as exc:
-                logger.warning("skill refresh failed: %s", exc)
+            self._emit(Change.DESKTOP)
+        try:
+            if await self._skills.refresh(self.active_servers()):
+                self._emit(Change.SKILLS)
+        except Exception as exc:
+            logger.warning("skill refresh failed: %s", exc)
 
     # --- servers ----------------------------------------------------------------------------
 
@@ -309,7 +233,6 @@ class Computer:
 
     async def start(self, names: Sequence[str] | None = None) -> list[ServerStatus]:
         """Start the enabled servers (all, or the given bundle ids/names) in parallel."""
-        self._ensure_stores()
         targets = [h for h in self._select(names) if names is not None or not h.config.disabled]
         return list(await asyncio.gather(*(h.start() for h in targets)))
 
@@ -327,8 +250,7 @@ class Computer:
         if self._resource_task is not None:
             self._resource_task.cancel()
         await self.stop()
-        if self._uploads is not None:
-            await self._uploads.close()
+        await self._uploads.close()
 
     def _select(self, names: Sequence[str] | None) -> list[MCPServerHost]:
         if names is None or "all" in names:
@@ -365,16 +287,13 @@ class Computer:
                 host = self._add_host(config)
                 if host is not None and not config.disabled:
                     to_start.append(host)
-        self._emit("config")
+        self._emit(Change.CONFIG)
         await asyncio.gather(*(h.start() for h in to_start))
-        self._host_event_all()
+        self._tools_changed()
 
-    def _host_event_all(self, *, force: bool = False) -> None:
-        self._registry_cache = None
-        signature = tuple((name, json.dumps(t.wire, sort_keys=True)) for name, t in self._registry().items())
-        if force or signature != self._announced_tools:
-            self._announced_tools = signature
-            self._emit("tools")
+    def _tools_changed(self, *, force: bool = False) -> None:
+        if self._tools.changed(self.active_servers()) or force:
+            self._emit(Change.TOOLS)
 
     async def __aenter__(self) -> Computer:
         await self.start()
@@ -390,24 +309,27 @@ class Computer:
     # --- tools ------------------------------------------------------------------------------
 
     def _registry(self) -> dict[str, ExposedTool]:
-        cache = self._registry_cache
-        if cache is None:
-            cache = {}
-            for host in self.active_servers():
-                for tool in build_tools(host):
-                    cache[tool.name] = tool
-            self._registry_cache = cache
-        return cache
+        return self._tools.entries(self.active_servers())
 
-    def tools(self) -> list[dict[str, Any]]:
-        """The ``SMCPTool`` wire dicts of every routed tool (cached until a server's tools change)."""
+    def tools(self) -> list[SMCPTool]:
+        """Every routed tool (cached until a server's tools change)."""
+        return [t.tool for t in self._registry().values()]
+
+    def tools_wire(self) -> list[dict[str, Any]]:
+        """:meth:`tools` as ``client:get_tools`` sends them (the cached wire dicts; do not mutate)."""
         return [t.wire for t in self._registry().values()]
 
     def tool(self, exposed_name: str) -> ExposedTool | None:
         return self._registry().get(exposed_name)
 
-    def get_config(self) -> dict[str, Any]:
+    def get_config(self) -> GetComputerConfigRet:
         """The ``client:get_config`` reply: raw declarations of active servers keyed by bundle id."""
+        from smcp.core.models import GetComputerConfigRet
+
+        return GetComputerConfigRet.model_validate(self.config_wire())
+
+    def config_wire(self) -> dict[str, Any]:
+        """:meth:`get_config` as it goes on the wire."""
         from smcp.core.wire import to_wire
 
         servers: dict[str, Any] = {}
@@ -429,7 +351,7 @@ class Computer:
         params: dict[str, Any],
         timeout: float | None = None,  # noqa: ASYNC109
         req_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         """Run a tool; returns the ``CallToolResult`` wire dict (errors are results, never raised).
 
         ``timeout`` (seconds, ``0``/``None`` = none) bounds the MCP call; ``req_id`` makes the call
@@ -440,7 +362,7 @@ class Computer:
         entry = self._registry().get(exposed_name)
         if entry is None:
             message = f"Tool '{exposed_name}' not found in ExposedToolMapping"
-            return results.exception_result(message, "ValueError")
+            return _typed(results.exception_result(message, "ValueError"))
         started, started_at = time.monotonic(), time.time()
         task = asyncio.ensure_future(self._confirm_and_run(entry, params, timeout or None))
         if req_id is not None:
@@ -449,7 +371,7 @@ class Computer:
             result = await task
         except asyncio.CancelledError:
             if req_id is not None and req_id in self._cancelled and not _current_cancelling():
-                result = results.cancelled_result()
+                result = _typed(results.cancelled_result())
             else:
                 task.cancel()
                 raise
@@ -457,9 +379,9 @@ class Computer:
             if req_id is not None and self._inflight.get(req_id) is task:
                 del self._inflight[req_id]
                 self._cancelled.discard(req_id)
-        if self._blobs is not None and self._blobs.needs_sideband(result):
+        if self._blobs.needs_sideband(result):  # type: ignore[arg-type]
             try:
-                result = await asyncio.to_thread(self._blobs.apply_sideband, result)
+                result = _typed(await asyncio.to_thread(self._blobs.apply_sideband, result))  # type: ignore[arg-type]
             except Exception as exc:
                 logger.warning("binary sideband failed for %s: %s", exposed_name, exc)
         self.history.append(
@@ -488,24 +410,27 @@ class Computer:
         entry: ExposedTool,
         params: dict[str, Any],
         timeout: float | None,  # noqa: ASYNC109
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         from smcp.core import results
 
         auto = entry.config_meta is not None and entry.config_meta.auto_apply is True
         if not auto:
             if self.confirm is None:
-                return results.error_result(
-                    f"Tool '{entry.name}' needs confirmation and this Computer has no confirmation "
-                    "callback: set auto_apply: true in its tool_meta, or run smcp-computer with --auto-apply"
+                return _typed(
+                    results.error_result(
+                        f"Tool '{entry.name}' needs confirmation and this Computer has no confirmation "
+                        "callback: set auto_apply: true in its tool_meta, or run smcp-computer with "
+                        "--auto-apply"
+                    )
                 )
             try:
                 approved = await self.confirm(entry.name, params)
             except TimeoutError:
-                return results.error_result(f"Confirmation of tool '{entry.name}' timed out")
+                return _typed(results.error_result(f"Confirmation of tool '{entry.name}' timed out"))
             except Exception as exc:
-                return results.error_result(f"Confirmation of tool '{entry.name}' failed: {exc}")
+                return _typed(results.error_result(f"Confirmation of tool '{entry.name}' failed: {exc}"))
             if not approved:
-                return results.error_result(CONFIRM_REJECTED_TEXT)
+                return _typed(results.error_result(CONFIRM_REJECTED_TEXT))
         return await self._execute(entry, params, timeout)
 
     async def _execute(
@@ -513,7 +438,7 @@ class Computer:
         entry: ExposedTool,
         params: dict[str, Any],
         timeout: float | None,  # noqa: ASYNC109
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         from smcp.core import results
 
         host = entry.host
@@ -521,46 +446,31 @@ class Computer:
             async with asyncio.timeout(timeout):  # no extra task per call, unlike wait_for on 3.11
                 result = await host.call_tool(entry.original, params)
         except TimeoutError:
-            return results.timeout_result(f"Tool '{entry.original}' execution timed out")
+            return _typed(results.timeout_result(f"Tool '{entry.original}' execution timed out"))
         except UpstreamAuthError as exc:
-            return _auth_result(exc.status, host.bundle_id)
+            return _typed(_auth_result(exc.status, host.bundle_id))
         except Exception as exc:
-            return results.error_result(f"调用异常: {exc}")
+            return _typed(results.error_result(f"调用异常: {exc}"))
         wire = results.to_wire(result)
         if entry.config_meta is not None:
             meta = dict(wire.get("meta") or {})
-            existing = meta.get("a2c_tool_meta")
+            existing = meta.get(META_TOOL_META)
             merged = entry.config_meta.model_dump(mode="json")
-            meta["a2c_tool_meta"] = {**existing, **merged} if isinstance(existing, dict) else merged
+            meta[META_TOOL_META] = {**existing, **merged} if isinstance(existing, dict) else merged
             wire["meta"] = meta
         if host.config.vrl:
             from smcp.computer._vrl import apply_vrl
 
             apply_vrl(wire, host.config.vrl, host.bundle_id, entry.original, params)
-        return wire
+        return _typed(wire)
 
     # --- desktop, resources, skills, blobs ----------------------------------------------------
 
-    def _ensure_stores(self) -> None:
-        from smcp.computer._blobs import BlobStore, UploadStore
-        from smcp.computer._skills import SkillRegistry
-
-        if self._blobs is None:
-            self._blobs = BlobStore(self.spool_dir)
-        if self._uploads is None:
-            self._uploads = UploadStore(self.landing_root)
-        if self._skills is None:
-            self._skills = SkillRegistry(
-                self.skill_home, self._blobs, user_dirs=self.skill_dirs, request_timeout=self.request_timeout
-            )
-
     async def refresh_skills(self) -> bool:
-        """Rescan skills now; True (and a ``skills`` event) when the set changed."""
-        self._ensure_stores()
-        assert self._skills is not None
+        """Rescan skills now; True (and a :attr:`Change.SKILLS`) when the set changed."""
         changed = await self._skills.refresh(self.active_servers())
         if changed:
-            self._emit("skills")
+            self._emit(Change.SKILLS)
         return changed
 
     async def get_desktop(self, size: int | None, window: str | None) -> list[str]:
@@ -584,25 +494,21 @@ class Computer:
         )
 
     def list_skills(self) -> list[dict[str, Any]]:
-        self._ensure_stores()
-        assert self._skills is not None
+        """``A2CSkillRef`` wire dicts of the active skills."""
         return self._skills.list_refs()
 
     async def get_skill(self, name: str, rel_path: str | None, req_id: str) -> dict[str, Any]:
-        self._ensure_stores()
-        assert self._skills is not None
+        """The ``GetSkillRet`` wire dict (raises 4014/4016/4017)."""
         return await self._skills.get_skill(name, rel_path, req_id)
 
     async def get_blob(
         self, handle: str, chunk_offset: int | None, max_chunk_bytes: int | None, req_id: str
     ) -> dict[str, Any]:
-        self._ensure_stores()
-        assert self._blobs is not None
+        """The ``GetBlobRet`` wire dict of one chunk (raises 4018)."""
         return await self._blobs.get_chunk(handle, chunk_offset, max_chunk_bytes, req_id)
 
-    async def put_blob(self, request: dict[str, Any]) -> dict[str, Any]:
-        self._ensure_stores()
-        assert self._uploads is not None
+    async def put_blob(self, request: PutBlobReq | dict[str, Any]) -> dict[str, Any]:
+        """Store one upload chunk; the ``PutBlobRet`` wire dict (raises 4019)."""
         return await self._uploads.put_chunk(request)
 
 
@@ -611,16 +517,20 @@ def _current_cancelling() -> int:
     return task.cancelling() if task is not None else 0
 
 
+def _typed(result: dict[str, Any]) -> ToolResult:
+    """A result dict from :mod:`smcp.core.results` (always in the wire shape) as a :class:`ToolResult`."""
+    return result  # type: ignore[return-value]
+
+
 def _auth_result(status: int, bundle_id: str) -> dict[str, Any]:
     from smcp.core import results
 
     if status == 403:
-        code, action = 4007, "token_refresh_required"
+        code, action = ErrorCode.TOOL_AUTHORIZATION_FAILED, "token_refresh_required"
         message = f"MCP server {bundle_id} refused the credentials: refresh them and retry"
     else:
-        code, action = 4006, "user_authorization_required"
+        code, action = ErrorCode.TOOL_AUTHORIZATION_REQUIRED, "user_authorization_required"
         message = f"MCP server {bundle_id} needs authorization: sign in and retry"
-    return results.error_result(
-        message,
-        {"error_code": code, "mcp_server": bundle_id, "auth_hint": {"action": action, "message": message}},
-    )
+    hint = {"action": action, "message": message}
+    structured = {"error_code": int(code), "mcp_server": bundle_id, "auth_hint": hint}
+    return results.error_result(message, structured)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import functools
 import json
 import pathlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from smcp.computer._errors import ConfigError
 from smcp.core.naming import InvalidBundleIdError, resolve_bundle_id
 
 if TYPE_CHECKING:
@@ -22,11 +23,15 @@ if TYPE_CHECKING:
 
     from smcp.core.models import MCPServerConfig, MCPServerInput
 
-__all__ = ["ConfigError", "ConfigProblem", "LoadedConfig", "bundle_id_of", "load_config", "parse_config"]
-
-
-class ConfigError(ValueError):
-    """The file cannot be read or is not JSON/YAML at all."""
+__all__ = [
+    "ConfigError",
+    "ConfigProblem",
+    "LoadedConfig",
+    "bundle_id_of",
+    "load_config",
+    "merge_configs",
+    "parse_config",
+]
 
 
 @dataclass(frozen=True)
@@ -247,3 +252,21 @@ def load_config(path: str | pathlib.Path) -> LoadedConfig:
     except Exception as exc:  # yaml.YAMLError and friends
         raise ConfigError(f"{file}: invalid YAML: {exc}") from None
     return parse_config(data, source=str(file))
+
+
+def merge_configs(paths: Iterable[str | pathlib.Path]) -> LoadedConfig:
+    """Load several files into one configuration: every server in order, the first input of each
+    id wins, problems of all files kept. Raises :class:`ConfigError` for an unreadable file."""
+    servers: list[MCPServerConfig] = []
+    inputs: list[MCPServerInput] = []
+    seen_inputs: set[str] = set()
+    problems: list[ConfigProblem] = []
+    for path in paths:
+        loaded = load_config(path)
+        servers.extend(loaded.servers)
+        for spec in loaded.inputs:
+            if spec.id not in seen_inputs:
+                seen_inputs.add(spec.id)
+                inputs.append(spec)
+        problems.extend(loaded.problems)
+    return LoadedConfig(servers, inputs, problems)

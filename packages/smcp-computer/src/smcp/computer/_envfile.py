@@ -12,6 +12,7 @@ import re
 
 from pydantic import Field
 
+from smcp.computer._errors import EnvFileError
 from smcp.core.models import StdioServerConfig
 
 __all__ = [
@@ -26,10 +27,6 @@ logger = logging.getLogger("smcp.computer")
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
-
-
-class EnvFileError(Exception):
-    """The env file of a server cannot be read; the message names the file."""
 
 
 class StdioServerConfigWithEnvFile(StdioServerConfig):

@@ -27,13 +27,31 @@ if TYPE_CHECKING:
 
     from smcp.core.models import MCPServerConfig
 
-__all__ = ["HostEvent", "MCPServerHost", "ServerState", "ServerStatus", "Supervision", "UpstreamAuthError"]
+__all__ = [
+    "HostChange",
+    "HostEvent",
+    "MCPServerHost",
+    "ServerState",
+    "ServerStatus",
+    "Supervision",
+    "UpstreamAuthError",
+]
 
 logger = logging.getLogger("smcp.computer")
 
 Renderer = Callable[["MCPServerConfig"], Awaitable["MCPServerConfig"]]
-#: ``(host, kind, detail)`` with kind ``tools``, ``resources`` or ``resource_updated`` (detail = uri).
-HostEvent = Callable[["MCPServerHost", str, str | None], None]
+
+
+class HostChange(StrEnum):
+    """What one hosted server reports to its Computer."""
+
+    TOOLS = "tools"  # detail "list_changed" for an MCP tools/list_changed, else None
+    RESOURCES = "resources"
+    RESOURCE_UPDATED = "resource_updated"  # detail: the resource URI
+
+
+#: ``(host, change, detail)``, see :class:`HostChange`.
+HostEvent = Callable[["MCPServerHost", HostChange, str | None], None]
 
 
 class ServerState(StrEnum):
@@ -248,7 +266,7 @@ class MCPServerHost:
         self._capabilities = None
         self._tools = None
         if had_tools:
-            self._emit("tools", None)
+            self._emit(HostChange.TOOLS, None)
 
     async def _run_once(self) -> bool:
         """Connect, serve until stopped or broken; True when the session reached RUNNING."""
@@ -278,9 +296,9 @@ class MCPServerHost:
             self._last_error = None
             self.activated_at = time.monotonic()
             self._settled.set()
-            self._emit("tools", None)
+            self._emit(HostChange.TOOLS, None)
             if self.supports_resources:
-                self._emit("resources", None)
+                self._emit(HostChange.RESOURCES, None)
             await self._serve(session, broken)
             if broken.is_set() and not self._stopping:
                 raise _Broken("the MCP server closed the connection")
@@ -435,7 +453,7 @@ class MCPServerHost:
         tools = await asyncio.wait_for(self._list_tools(session), self.request_timeout)
         if self._session is session:
             self._tools = tools
-            self._emit("tools", "list_changed")
+            self._emit(HostChange.TOOLS, "list_changed")
 
     def _check_broken(self, exc: BaseException) -> None:
         from mcp.shared.exceptions import MCPError
@@ -452,9 +470,9 @@ class MCPServerHost:
         if isinstance(message, mcp_types.ToolListChangedNotification):
             self._schedule_tool_refresh()
         elif isinstance(message, mcp_types.ResourceListChangedNotification):
-            self._emit("resources", None)
+            self._emit(HostChange.RESOURCES, None)
         elif isinstance(message, mcp_types.ResourceUpdatedNotification):
-            self._emit("resource_updated", str(message.params.uri))
+            self._emit(HostChange.RESOURCE_UPDATED, str(message.params.uri))
         elif isinstance(message, Exception):
             logger.debug("MCP server %s transport fault: %s", self.bundle_id, message)
 
@@ -475,7 +493,7 @@ class MCPServerHost:
             if not self._refresh_again:
                 return
 
-    def _emit(self, kind: str, detail: str | None) -> None:
+    def _emit(self, kind: HostChange, detail: str | None) -> None:
         if self._on_event is None:
             return
         try:

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from smcp.computer._errors import InputError
 from smcp.core.naming import input_env_var
 
 if TYPE_CHECKING:
@@ -29,10 +30,6 @@ _PLACEHOLDER = re.compile(r"\$\{(?:(input|env):([^}]+)|(userHome)|(pathSeparator
 KEYRING_SERVICE = "smcp-computer"
 
 Prompt = Callable[["MCPServerInput"], Awaitable[str | None]]
-
-
-class InputError(Exception):
-    """An input has no value and none can be obtained; the message says how to provide one."""
 
 
 def placeholders_in(value: Any) -> set[str]:

@@ -1,53 +1,63 @@
-"""The Computer's Socket.IO side: connect, join an office, answer ``client:*``, announce changes."""
+"""The Computer's Socket.IO side: connect, join an office, answer ``client:*``, announce changes.
+
+Requests are validated with core's models through the event table (:data:`smcp.core.events.EVENTS`)
+and served by the Computer method :data:`_ROUTES` names for the event. The connection rules
+(handshake URL, credential, 4008, join ack, re-join backoff) are core's :mod:`smcp.core.handshake`,
+the same ones the Agent uses (docs/protocol.md §2, §4).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, cast
 
+from smcp.core import handshake
+from smcp.core.errors import (
+    AuthenticationError,
+    ConnectError,
+    JoinRefusedError,
+    ProtocolVersionError,
+    SMCPException,
+)
 from smcp.core.events import NAMESPACE, ClientEvent, NotifyEvent, ServerEvent
-from smcp.core.versioning import PROTOCOL_VERSION
+from smcp.core.roles import Role
 
 if TYPE_CHECKING:
     import socketio
+    from pydantic import BaseModel
 
     from smcp.computer._computer import Computer
+    from smcp.computer._tools import Change
+    from smcp.core.handshake import Credential
 
 __all__ = ["AuthProvider", "ComputerLink", "JoinError"]
 
 logger = logging.getLogger("smcp.computer")
 
-#: ``provider() -> auth object`` (e.g. ``{"token": ...}``), called on every (re)connect.
+#: Deprecated: ``provider() -> auth object`` (e.g. ``{"token": ...}``), called on every (re)connect.
+#: Pass ``token=`` a callable returning the token instead.
 AuthProvider = Callable[[], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
 
-_UPDATES = {
-    "tools": ServerEvent.UPDATE_TOOL_LIST,
-    "desktop": ServerEvent.UPDATE_DESKTOP,
-    "skills": ServerEvent.UPDATE_SKILLS,
-    "config": ServerEvent.UPDATE_CONFIG,
-}
+#: Deprecated alias of :class:`smcp.core.errors.JoinRefusedError`.
+JoinError = JoinRefusedError
 
-
-class JoinError(RuntimeError):
-    """The server refused ``server:join_office`` (its reason is the message)."""
-
-
-def _with_version(url: str) -> str:
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "a2c_version"]
-    query.append(("a2c_version", PROTOCOL_VERSION))
-    return urlunsplit(parts._replace(query=urlencode(query)))
+#: The ``details.reason`` official peers expect for a malformed request, where the code has one.
+_MALFORMED_REASON = {ClientEvent.GET_BLOB: "invalid_handle", ClientEvent.PUT_BLOB: "invalid_declaration"}
 
 
 class ComputerLink:
     """Connects a :class:`~smcp.computer.Computer` to an SMCP server and serves its office.
 
-    Every ``client:*`` request gets an answer (a flat ErrorPayload with an official code when it
-    cannot be served). Each request runs in its own task, so a slow tool call never delays
-    another request. After a reconnect the link re-joins its office and re-announces its tools.
+    ``token`` is the credential sent as ``auth.token``: a string, or a callable (sync or async)
+    asked on every (re)connect. Every ``client:*`` request gets an answer (a flat ErrorPayload
+    with an official code when it cannot be served). Each request runs in its own task, so a
+    slow tool call never delays another request. After a reconnect the link keeps re-joining its
+    office (with :class:`~smcp.core.handshake.JoinBackoff`, since the server may still hold the old
+    session for its ping timeout) and re-announces its tools. A protocol-version rejection (4008)
+    is never retried: :attr:`fatal` holds it and :meth:`wait_fatal` returns.
     """
 
     def __init__(
@@ -55,16 +65,23 @@ class ComputerLink:
         computer: Computer,
         url: str,
         *,
-        token: str | None = None,
+        token: Credential = None,
         auth_provider: AuthProvider | None = None,
         headers: Mapping[str, str] | None = None,
         socketio_path: str = "socket.io",
         connect_timeout: float = 10.0,
         request_timeout: float = 30.0,
         max_message_bytes: int = 16 * 1024 * 1024,
+        rejoin: handshake.JoinBackoff | None = None,
     ) -> None:
         import socketio
 
+        if auth_provider is not None:
+            warnings.warn(
+                "ComputerLink(auth_provider=...) is deprecated; pass token= a callable instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self.computer = computer
         self.url = url
         self._token = token
@@ -73,9 +90,16 @@ class ComputerLink:
         self.socketio_path = socketio_path
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
+        self.rejoin = rejoin or handshake.JoinBackoff()
+        self.fatal: ProtocolVersionError | None = None
+        self._fatal_event = asyncio.Event()
+        self._refusal: Any = None
         self._office: str | None = None
         self._wanted_office: str | None = None
         self._joined_once = False
+        self._ever_connected = False
+        self._closing = False
+        self._rejoin_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sio: socketio.AsyncClient = socketio.AsyncClient(
             reconnection=True,
@@ -111,22 +135,56 @@ class ComputerLink:
             if asyncio.iscoroutine(value) or isinstance(value, Awaitable):
                 value = await value
             return dict(value)
-        return {"token": self._token} if self._token is not None else {}
+        return await handshake.auth_object(self._token) or {}
+
+    def _handshake_url(self) -> str:
+        return handshake.handshake_url(handshake.check_url(self.url))
 
     async def connect(self) -> None:
-        """Open the connection (WebSocket transport, ``/smcp`` namespace); raises on failure."""
-        await self.sio.connect(
-            _with_version(self.url),
-            headers=self._headers,
-            auth=self._auth,
-            transports=["websocket"],
-            namespaces=[NAMESPACE],
-            socketio_path=self.socketio_path,
-            wait_timeout=self.connect_timeout,
-        )
+        """Open the connection (WebSocket transport, ``/smcp`` namespace).
+
+        Raises :class:`~smcp.core.errors.ProtocolVersionError` (4008: the versions differ, never
+        retried), :class:`~smcp.core.errors.AuthenticationError` (the server refused the
+        credential; its reason is in the message) or :class:`~smcp.core.errors.ConnectError`.
+        """
+        import socketio
+
+        url = self._handshake_url()
+        self._refusal = None
+        try:
+            await self.sio.connect(
+                url,
+                headers=self._headers,
+                auth=self._auth,
+                transports=["websocket"],
+                namespaces=[NAMESPACE],
+                socketio_path=self.socketio_path,
+                wait_timeout=self.connect_timeout,
+            )
+        except (socketio.exceptions.ConnectionError, RuntimeError, OSError) as exc:
+            version = handshake.version_error_from_exception(exc)
+            if version is None:
+                version = handshake.version_error_from_body(self._refusal)
+            if version is None:
+                version = await handshake.probe_version_gate(
+                    url, self.socketio_path, self._headers, self.connect_timeout
+                )
+            if version is not None:
+                raise version from None
+            if self._refusal is not None:
+                reason = handshake.refusal_reason(self._refusal)
+                if "connection refused" not in reason.lower():
+                    raise AuthenticationError(
+                        f"the server at {self.url} refused the connection: {reason}"
+                    ) from None
+            raise ConnectError(f"cannot connect to {self.url}: {exc}") from None
+        self._ever_connected = True
 
     async def join(self, office_id: str) -> None:
-        """Join ``office_id`` (a Computer moving from another office is moved by the server)."""
+        """Join ``office_id`` (a Computer moving from another office is moved by the server).
+
+        Raises :class:`~smcp.core.errors.JoinRefusedError` with the server's reason.
+        """
         self._wanted_office = office_id
         await self._join(office_id)
         self._joined_once = True
@@ -136,25 +194,14 @@ class ComputerLink:
         try:
             reply = await self.sio.call(
                 ServerEvent.JOIN_OFFICE.value,
-                {"role": "computer", "name": self.name, "office_id": office_id},
+                handshake.join_request(Role.COMPUTER, self.name, office_id),
                 namespace=NAMESPACE,
                 timeout=self.request_timeout,
             )
-        except Exception:
+            handshake.check_join_ack(reply, office_id, self.name)
+        except BaseException:
             self._office = None
             raise
-        ok, error = (
-            (reply[0], reply[1] if len(reply) > 1 else None)
-            if isinstance(reply, tuple | list)
-            else (
-                reply,
-                None,
-            )
-        )
-        if ok is not True:
-            self._office = None
-            reason = error or repr(reply)
-            raise JoinError(f"server refused to let '{self.name}' join office '{office_id}': {reason}")
 
     async def leave(self) -> None:
         """Leave the current office (no-op when not in one)."""
@@ -172,8 +219,15 @@ class ComputerLink:
         except Exception as exc:
             logger.warning("leave_office for %s was not acknowledged: %s", office, exc)
 
+    async def wait_fatal(self) -> ProtocolVersionError:
+        """Return once the link gave up for good (the server rejected our protocol version)."""
+        await self._fatal_event.wait()
+        assert self.fatal is not None
+        return self.fatal
+
     async def close(self) -> None:
         """Leave the office and disconnect (bounded)."""
+        self._closing = True
         self.computer.remove_listener(self._on_computer_change)
         try:
             await asyncio.wait_for(self.leave(), 6.0)
@@ -196,15 +250,14 @@ class ComputerLink:
 
     # -- announcements -----------------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
-    def _on_computer_change(self, kind: str) -> None:
-        event = _UPDATES.get(kind)
-        if event is not None:
-            self._spawn(self.announce(event))
+    def _on_computer_change(self, change: Change) -> None:
+        self._spawn(self.announce(change.event))
 
     async def announce(self, event: ServerEvent | str) -> bool:
         """Emit one ``server:update_*`` when in an office; False when not sent."""
@@ -218,17 +271,49 @@ class ComputerLink:
         return True
 
     async def _rejoin(self) -> None:
-        office = self._wanted_office
-        if office is None:
+        """Re-join the wanted office until the server lets us back in (or the backoff ends)."""
+        delays = self.rejoin.delays()
+        while True:
+            office = self._wanted_office
+            if office is None:
+                return
+            try:
+                await self._join(office)
+            except (JoinRefusedError, TimeoutError, SMCPException, OSError) as exc:
+                if NAMESPACE not in self.sio.namespaces:  # dropped again: the next connect re-joins
+                    return
+                delay = next(delays, None)
+                if delay is None:
+                    logger.error("re-joining office %s after reconnect failed for good: %s", office, exc)
+                    return
+                logger.info("re-joining office %s refused (%s); retrying in %.1f s", office, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            except Exception as exc:  # e.g. socketio's BadNamespaceError while the link drops
+                logger.error("re-joining office %s after reconnect failed: %s", office, exc)
+                return
+            logger.info("re-joined office %s after reconnect", office)
+            await self.announce(ServerEvent.UPDATE_TOOL_LIST)
+            await self.announce(ServerEvent.UPDATE_DESKTOP)
             return
+
+    async def _give_up(self, version: ProtocolVersionError) -> None:
+        if self.fatal is not None:
+            return
+        self.fatal = version
+        logger.error("server %s rejected the protocol version on reconnect: %s; giving up", self.url, version)
+        self._fatal_event.set()
         try:
-            await self._join(office)
+            await asyncio.wait_for(self.sio.disconnect(), 5.0)  # also stops the reconnect loop
         except Exception as exc:
-            logger.error("re-joining office %s after reconnect failed: %s", office, exc)
-            return
-        logger.info("re-joined office %s after reconnect", office)
-        await self.announce(ServerEvent.UPDATE_TOOL_LIST)
-        await self.announce(ServerEvent.UPDATE_DESKTOP)
+            logger.debug("disconnect after 4008 failed: %s", exc)
+
+    async def _probe_during_reconnect(self) -> None:
+        version = await handshake.probe_version_gate(
+            self._handshake_url(), self.socketio_path, self._headers, self.connect_timeout
+        )
+        if version is not None:
+            await self._give_up(version)
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -236,11 +321,31 @@ class ComputerLink:
         sio = self.sio
 
         async def on_connect() -> None:
-            if self._joined_once and self._wanted_office is not None:
-                self._spawn(self._rejoin())
+            if self._ever_connected:
+                logger.info("reconnected to %s", self.url)
+            rejoining = self._rejoin_task is not None and not self._rejoin_task.done()
+            if self._joined_once and self._wanted_office is not None and not rejoining:
+                self._rejoin_task = self._spawn(self._rejoin())
 
-        async def on_disconnect(*_: Any) -> None:
+        async def on_disconnect(*reason: Any) -> None:
+            was_in = self._office
             self._office = None
+            if self._ever_connected and not self._closing and self.fatal is None:
+                logger.warning(
+                    "lost the connection to %s (%s); reconnecting%s",
+                    self.url,
+                    reason[0] if reason else "unknown reason",
+                    f" to re-join office {was_in}" if was_in else "",
+                )
+
+        async def on_connect_error(data: Any = None) -> None:
+            self._refusal = data
+            version = handshake.version_error_from_body(data)
+            if self._ever_connected:
+                if version is not None:
+                    self._spawn(self._give_up(version))
+                else:  # a refused WebSocket handshake has no readable body: ask the gate over HTTP
+                    self._spawn(self._probe_during_reconnect())
 
         async def on_cancel(data: Any) -> None:
             if isinstance(data, dict) and isinstance(data.get("req_id"), str):
@@ -248,8 +353,9 @@ class ComputerLink:
 
         sio.on("connect", on_connect, namespace=NAMESPACE)
         sio.on("disconnect", on_disconnect, namespace=NAMESPACE)
+        sio.on("connect_error", on_connect_error, namespace=NAMESPACE)
         sio.on(NotifyEvent.TOOL_CALL_CANCEL.value, on_cancel, namespace=NAMESPACE)
-        for event in ClientEvent:
+        for event in _ROUTES:
             sio.on(event.value, self._handler(event), namespace=NAMESPACE)
 
     def _handler(self, event: ClientEvent) -> Callable[..., Awaitable[dict[str, Any]]]:
@@ -260,6 +366,7 @@ class ComputerLink:
 
     async def answer(self, event: ClientEvent | str, data: Any) -> dict[str, Any]:
         """The reply to one ``client:*`` request (never raises)."""
+        from smcp.core import results
         from smcp.core.errors import NotFoundError, SMCPError
 
         event = ClientEvent(event)
@@ -269,14 +376,19 @@ class ComputerLink:
                     f"Computer with name '{data.get('computer')}' not found (this Computer is '{self.name}')",
                     details={"computer_name": str(data.get("computer"))},
                 )
-            return await _dispatch(self, event, data)
+            route, parse = _ROUTES[event]
+            try:
+                req = parse(event, data)
+            except SMCPError as exc:
+                if event is ClientEvent.TOOL_CALL:  # a tool call is always answered with a result
+                    return results.exception_result(exc.message, "ValidationError")
+                raise
+            return await route(self.computer, req)
         except SMCPError as exc:
             return _official_payload(exc, self.name)
         except Exception as exc:
             logger.exception("%s failed", event.value)
             if event is ClientEvent.TOOL_CALL:
-                from smcp.core import results
-
                 return results.exception_result(str(exc) or type(exc).__name__, type(exc).__name__)
             return _official_payload(exc, self.name)
 
@@ -294,80 +406,89 @@ def _official_payload(exc: Exception, computer: str) -> dict[str, Any]:
     ).to_payload()
 
 
-def _req_id(data: Any) -> str:
-    value = data.get("req_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else ""
+# -- the routes: event -> (Computer method, request parser) ------------------------------------
 
 
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
+def _parse(event: ClientEvent, data: Any) -> BaseModel:
+    """The table's request model; a failure raises the event's malformed-request error."""
+    from smcp.core import wire
+    from smcp.core.errors import SMCPError
+
+    try:
+        return wire.parse_request(event.value, data, at_computer=True)
+    except SMCPError as exc:
+        reason = _MALFORMED_REASON.get(event)
+        if reason is not None:  # the protocol's reason enum; the message names the field
+            exc.details = {**exc.details, "reason": reason}
+        raise
 
 
-async def _dispatch(link: ComputerLink, event: ClientEvent, data: Any) -> dict[str, Any]:
-    from smcp.core import errors, results, wire
+def _parse_upload(event: ClientEvent, data: Any) -> BaseModel:
+    from smcp.computer._blobs import parse_put_blob
 
-    computer = link.computer
-    if event is ClientEvent.TOOL_CALL:
-        try:
-            req: Any = wire.parse_request(event.value, data)
-        except errors.BadRequestError as exc:
-            return results.exception_result(exc.message, "ValidationError")
-        return await computer.call_tool(req.tool_name, req.params, float(req.timeout) or None, req.req_id)
-    req_id = _req_id(data)
-    body = data if isinstance(data, dict) else {}
-    if event is ClientEvent.GET_TOOLS:
-        return {"tools": computer.tools(), "req_id": req_id}
-    if event is ClientEvent.GET_CONFIG:
-        return computer.get_config()
-    if event is ClientEvent.GET_DESKTOP:
-        window = body.get("window")
-        desktops = await computer.get_desktop(
-            _int_or_none(body.get("desktop_size")), window if isinstance(window, str) else None
-        )
-        return {"desktops": desktops, "req_id": req_id}
-    if event is ClientEvent.GET_RESOURCES:
-        mcp_server = body.get("mcp_server")
-        if not isinstance(mcp_server, str):
-            raise errors.MCPServerNotFoundError(
-                "client:get_resources needs 'mcp_server' (a bundle id from client:get_config)",
-                fields={"mcp_server": str(mcp_server)},
-            )
-        cursor = body.get("cursor")
-        try:
-            page_cursor = cursor if isinstance(cursor, str) else None
-            return await computer.get_resources(mcp_server, page_cursor, req_id)
-        except errors.SMCPError:
-            raise
-        except Exception as exc:
-            raise errors.MCPServerNotFoundError(
-                f"MCP server '{mcp_server}' failed to list resources: {exc}",
-                fields={"mcp_server": mcp_server},
-            ) from exc
-    if event is ClientEvent.GET_SKILLS:
-        return {"skills": computer.list_skills(), "req_id": req_id}
-    if event is ClientEvent.GET_SKILL:
-        name = body.get("name")
-        rel_path = body.get("rel_path")
-        if not isinstance(name, str):
-            raise errors.SkillNameInvalidError(
-                "client:get_skill needs 'name' (from client:get_skills)", details={"name": str(name)}
-            )
-        return await computer.get_skill(name, rel_path if isinstance(rel_path, str) else None, req_id)
-    if event is ClientEvent.GET_BLOB:
-        handle = body.get("blob_handle")
-        if not isinstance(handle, str):
-            raise errors.BlobNotAccessibleError(
-                "client:get_blob needs 'blob_handle'", details={"reason": "invalid_handle"}
-            )
-        return await computer.get_blob(
-            handle, _int_or_none(body.get("chunk_offset")), _int_or_none(body.get("max_chunk_bytes")), req_id
-        )
-    if event is ClientEvent.PUT_BLOB:
-        return await computer.put_blob(body)
-    raise errors.NotFoundError(f"unsupported event {event.value}")  # pragma: no cover
+    return parse_put_blob(data)
+
+
+async def _tool_call(computer: Computer, req: Any) -> dict[str, Any]:
+    result = await computer.call_tool(req.tool_name, req.params, float(req.timeout) or None, req.req_id)
+    return cast("dict[str, Any]", result)
+
+
+async def _get_tools(computer: Computer, req: Any) -> dict[str, Any]:
+    return {"tools": computer.tools_wire(), "req_id": req.req_id}
+
+
+async def _get_config(computer: Computer, req: Any) -> dict[str, Any]:
+    return computer.config_wire()
+
+
+async def _get_desktop(computer: Computer, req: Any) -> dict[str, Any]:
+    return {"desktops": await computer.get_desktop(req.desktop_size, req.window), "req_id": req.req_id}
+
+
+async def _get_resources(computer: Computer, req: Any) -> dict[str, Any]:
+    from smcp.core import errors
+
+    try:
+        return await computer.get_resources(req.mcp_server, req.cursor, req.req_id)
+    except errors.SMCPError:
+        raise
+    except Exception as exc:
+        raise errors.MCPServerNotFoundError(
+            f"MCP server '{req.mcp_server}' failed to list resources: {exc}",
+            fields={"mcp_server": req.mcp_server},
+        ) from exc
+
+
+async def _get_skills(computer: Computer, req: Any) -> dict[str, Any]:
+    return {"skills": computer.list_skills(), "req_id": req.req_id}
+
+
+async def _get_skill(computer: Computer, req: Any) -> dict[str, Any]:
+    return await computer.get_skill(req.name, req.rel_path, req.req_id)
+
+
+async def _get_blob(computer: Computer, req: Any) -> dict[str, Any]:
+    return await computer.get_blob(req.blob_handle, req.chunk_offset, req.max_chunk_bytes, req.req_id)
+
+
+async def _put_blob(computer: Computer, req: Any) -> dict[str, Any]:
+    return await computer.put_blob(req)
+
+
+_Route = Callable[["Computer", Any], Awaitable[dict[str, Any]]]
+_Parser = Callable[[ClientEvent, Any], "BaseModel"]
+
+#: Which Computer method serves each ``client:*`` event, and how its request is parsed. Uploads
+#: are parsed strictly: the protocol rejects a boolean or string ``total_size``.
+_ROUTES: dict[ClientEvent, tuple[_Route, _Parser]] = {
+    ClientEvent.TOOL_CALL: (_tool_call, _parse),
+    ClientEvent.GET_TOOLS: (_get_tools, _parse),
+    ClientEvent.GET_CONFIG: (_get_config, _parse),
+    ClientEvent.GET_DESKTOP: (_get_desktop, _parse),
+    ClientEvent.GET_RESOURCES: (_get_resources, _parse),
+    ClientEvent.GET_SKILLS: (_get_skills, _parse),
+    ClientEvent.GET_SKILL: (_get_skill, _parse),
+    ClientEvent.GET_BLOB: (_get_blob, _parse),
+    ClientEvent.PUT_BLOB: (_put_blob, _parse_upload),
+}

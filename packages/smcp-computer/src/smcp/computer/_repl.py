@@ -11,9 +11,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from smcp.computer._computer import Computer
+    from smcp.computer._config import LoadedConfig
     from smcp.computer._link import ComputerLink
 
-__all__ = ["COMMANDS", "execute", "run_repl"]
+__all__ = ["COMMANDS", "execute", "print_config_problems", "run_repl"]
 
 COMMANDS = {
     "servers": "list the MCP servers and their state",
@@ -30,6 +31,12 @@ COMMANDS = {
     "help": "this list",
     "quit": "leave the office and stop",
 }
+
+
+def print_config_problems(loaded: LoadedConfig, console: Console) -> None:
+    """Show the problems of a merged configuration (the CLI and the REPL both call this)."""
+    for problem in loaded.problems:
+        console.print(f"[yellow]config problem:[/yellow] {problem}", markup=True)
 
 
 async def execute(
@@ -75,7 +82,7 @@ async def execute(
             console.print(f"[red]{exc.args[0]}[/red]")
     elif cmd == "tools":
         for tool in computer.tools():
-            console.print(f"[bold]{tool['name']}[/bold]  {tool['description'][:80]}")
+            console.print(f"[bold]{tool.name}[/bold]  {tool.description[:80]}")
     elif cmd == "call":
         if not args:
             console.print("[red]usage: call TOOL JSON[/red]")
@@ -95,9 +102,10 @@ async def execute(
         for spec in computer.inputs:
             console.print(f"{spec.id} ({spec.type}) {spec.description}")
     elif cmd == "config" and args[:1] == ["reload"]:
-        from smcp.computer.cli import load_configs
+        from smcp.computer._config import merge_configs
 
-        loaded = load_configs(configs, console)
+        loaded = merge_configs(configs)
+        print_config_problems(loaded, console)
         await computer.set_servers(loaded.servers, loaded.inputs)
         console.print(f"reloaded: {len(computer.servers)} server(s)")
     elif cmd == "office" and link is not None and args[:1] == ["join"] and len(args) == 2:

@@ -14,11 +14,15 @@ import pathlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from smcp.computer._errors import VrlUnavailableError
+from smcp.core.results import META_VRL
+
 __all__ = ["EXTRA_HINT", "VRL_META_KEY", "VrlUnavailableError", "apply_vrl", "check_script", "host_timezone"]
 
 logger = logging.getLogger("smcp.computer")
 
-VRL_META_KEY = "a2c_vrl_transformed"
+#: Deprecated name of :data:`smcp.core.results.META_VRL`.
+VRL_META_KEY = META_VRL
 EXTRA_HINT = "install the optional extra: pip install 'smcp-computer[vrl]'"
 
 
@@ -31,10 +35,6 @@ class _State:
 
 
 _state = _State()
-
-
-class VrlUnavailableError(ImportError):
-    """``vrl-python`` is not installed."""
 
 
 def _module() -> Any:
@@ -132,4 +132,4 @@ def apply_vrl(wire: dict[str, Any], source: str, bundle_id: str, tool: str, para
     except Exception as exc:
         logger.warning("MCP server %s: vrl script failed on tool %r: %s", bundle_id, tool, _first_line(exc))
         return
-    wire["meta"] = {**(wire.get("meta") or {}), VRL_META_KEY: text}
+    wire["meta"] = {**(wire.get("meta") or {}), META_VRL: text}

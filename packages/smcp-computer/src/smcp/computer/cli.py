@@ -1,22 +1,29 @@
 """The ``smcp-computer`` command: ``run`` a Computer in an office, ``validate`` a config file.
 
-``smcp-computer run --url URL --token TOKEN --office OFFICE --name NAME --config mcp.json`` starts
-the MCP servers, joins the office, prints ``READY`` on stdout (or ``FAILED <reason>``) and serves
-until SIGINT/SIGTERM. On a terminal it opens a REPL unless ``--no-repl`` is given.
+``smcp-computer run --url URL --token TOKEN --office OFFICE --name NAME --config mcp.json`` connects,
+starts the MCP servers, joins the office, prints ``READY`` on stdout and serves until SIGINT/SIGTERM.
+A failure is one line ``error: <message>`` on stderr and exit status 1 (the convention of
+``smcp-agent``). On a terminal it opens a REPL unless ``--no-repl`` is given.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import inspect
 import json
 import logging
 import signal
 import sys
+import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from smcp.computer._errors import ConfigError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,7 +31,7 @@ if TYPE_CHECKING:
     from smcp.computer._computer import ConfirmCallback
     from smcp.computer._config import LoadedConfig
 
-__all__ = ["app", "main"]
+__all__ = ["RunOptions", "app", "main"]
 
 app = typer.Typer(
     name="smcp-computer",
@@ -59,7 +66,7 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON report on stdout")] = False,
 ) -> None:
     """Check a configuration file without starting anything (exit 0 when valid, 1 otherwise)."""
-    from smcp.computer._config import ConfigError, bundle_id_of, load_config
+    from smcp.computer._config import bundle_id_of, load_config
 
     try:
         loaded = load_config(config)
@@ -119,143 +126,125 @@ def _confirm_callback(auto_apply: bool, interactive: bool) -> ConfirmCallback | 
     return ask
 
 
-@app.command()
-def run(  # noqa: PLR0917 - one parameter per CLI option
-    url: Annotated[str, typer.Option(help="SMCP server URL, e.g. http://127.0.0.1:8000")],
-    office: Annotated[str, typer.Option(help="office (room) to join")],
-    name: Annotated[str, typer.Option(help="this Computer's name in the office")],
+@dataclass(frozen=True)
+class RunOptions:
+    """The options of ``smcp-computer run``, declared once: the command's signature is built from
+    these fields."""
+
+    url: Annotated[str, typer.Option(help="SMCP server URL, e.g. http://127.0.0.1:8000")]
+    office: Annotated[str, typer.Option(help="office (room) to join")]
+    name: Annotated[str, typer.Option(help="this Computer's name in the office")]
     config: Annotated[
         list[Path] | None, typer.Option(help="mcp.json (JSON or YAML); repeat to merge several")
-    ] = None,
-    token: Annotated[str | None, typer.Option(envvar="SMCP_TOKEN", help="token sent in auth.token")] = None,
-    auto_apply: Annotated[bool, typer.Option("--auto-apply", help="approve every tool call")] = False,
-    no_repl: Annotated[
-        bool, typer.Option("--no-repl", help="no interactive REPL even on a terminal")
-    ] = False,
+    ] = None
+    token: Annotated[str | None, typer.Option(envvar="SMCP_TOKEN", help="token sent in auth.token")] = None
+    auto_apply: Annotated[bool, typer.Option("--auto-apply", help="approve every tool call")] = False
+    no_repl: Annotated[bool, typer.Option("--no-repl", help="no interactive REPL even on a terminal")] = False
     input_value: Annotated[
         list[str] | None, typer.Option("--input", help="ID=VALUE for an input; repeatable")
-    ] = None,
-    socketio_path: Annotated[str, typer.Option(help="Engine.IO path on the server")] = "socket.io",
+    ] = None
+    socketio_path: Annotated[str, typer.Option(help="Engine.IO path on the server")] = "socket.io"
     landing_root: Annotated[
         Path | None, typer.Option(help="directory where client:put_blob uploads land (off when unset)")
-    ] = None,
-    skill_home: Annotated[Path | None, typer.Option(envvar="SMCP_SKILL_HOME", help="skill home")] = None,
-    skill_dir: Annotated[list[Path] | None, typer.Option(help="extra user skill directory")] = None,
-    spool_dir: Annotated[Path | None, typer.Option(help="blob spool directory")] = None,
-    max_restarts: Annotated[int, typer.Option(help="restart attempts for a failing MCP server")] = 5,
-    log_level: Annotated[str, typer.Option(help="logging level")] = "WARNING",
-) -> None:
+    ] = None
+    skill_home: Annotated[Path | None, typer.Option(envvar="SMCP_SKILL_HOME", help="skill home")] = None
+    skill_dir: Annotated[list[Path] | None, typer.Option(help="extra user skill directory")] = None
+    spool_dir: Annotated[Path | None, typer.Option(help="blob spool directory")] = None
+    max_restarts: Annotated[int, typer.Option(help="restart attempts for a failing MCP server")] = 5
+    log_level: Annotated[str, typer.Option(help="logging level")] = "WARNING"
+
+    def input_values(self) -> dict[str, str]:
+        """``--input ID=VALUE`` as a mapping; :class:`typer.BadParameter` for a malformed one."""
+        values: dict[str, str] = {}
+        for item in self.input_value or ():
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise typer.BadParameter(f"expects ID=VALUE, got {item!r}", param_hint="--input")
+            values[key] = value
+        return values
+
+
+def run(**options: Any) -> None:
     """Start the MCP servers, join OFFICE as NAME and serve until SIGINT/SIGTERM."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    values: dict[str, str] = {}
-    for item in input_value or ():
-        key, sep, value = item.partition("=")
-        if not sep:
-            _fail(f"--input expects ID=VALUE, got {item!r}")
-        values[key] = value
-    interactive = sys.stdin.isatty() and sys.stderr.isatty()
-    code = asyncio.run(
-        _run(
-            url=url,
-            office=office,
-            name=name,
-            configs=list(config or ()),
-            token=token,
-            auto_apply=auto_apply,
-            repl=interactive and not no_repl,
-            interactive=interactive,
-            values=values,
-            socketio_path=socketio_path,
-            landing_root=landing_root,
-            skill_home=skill_home,
-            skill_dirs=list(skill_dir or ()),
-            spool_dir=spool_dir,
-            max_restarts=max_restarts,
-        )
+    opts = RunOptions(**options)
+    logging.basicConfig(
+        level=opts.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    raise typer.Exit(code)
+    values = opts.input_values()
+    interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    raise typer.Exit(asyncio.run(_run(opts, values, interactive)))
 
 
-def _fail(reason: str) -> NoReturn:
-    print(f"FAILED {reason}", flush=True)
-    raise typer.Exit(1)
+def _command_signature(cls: type[RunOptions]) -> None:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    params = [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default,
+            annotation=hints[f.name],
+        )
+        for f in dataclasses.fields(cls)
+    ]
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-def load_configs(paths: list[Path], console: Console) -> LoadedConfig:
-    """Load and merge several config files (problems printed; first server/input id wins)."""
-    from smcp.computer._config import LoadedConfig, load_config
-
-    servers: list[Any] = []
-    inputs: list[Any] = []
-    seen_inputs: set[str] = set()
-    problems: list[Any] = []
-    for path in paths:
-        loaded = load_config(path)
-        servers.extend(loaded.servers)
-        for spec in loaded.inputs:
-            if spec.id not in seen_inputs:
-                seen_inputs.add(spec.id)
-                inputs.append(spec)
-        problems.extend(loaded.problems)
-    for problem in problems:
-        console.print(f"[yellow]config problem:[/yellow] {problem}")
-    return LoadedConfig(servers, inputs, problems)
+_command_signature(RunOptions)
+app.command()(run)
 
 
-async def _run(
-    *,
-    url: str,
-    office: str,
-    name: str,
-    configs: list[Path],
-    token: str | None,
-    auto_apply: bool,
-    repl: bool,
-    interactive: bool,
-    values: dict[str, str],
-    socketio_path: str,
-    landing_root: Path | None,
-    skill_home: Path | None,
-    skill_dirs: list[Path],
-    spool_dir: Path | None,
-    max_restarts: int,
-) -> int:
+def _fail(message: str) -> int:
+    """Print one failure line (``error: <message>`` on stderr, as ``smcp-agent`` does); status 1."""
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    return 1
+
+
+async def _run(opts: RunOptions, values: dict[str, str], interactive: bool) -> int:
     from smcp.computer._computer import Computer
-    from smcp.computer._config import ConfigError
+    from smcp.computer._config import merge_configs
     from smcp.computer._hosting import ServerState, Supervision
     from smcp.computer._inputs import InputResolver
     from smcp.computer._link import ComputerLink
+    from smcp.computer._repl import print_config_problems
+    from smcp.core.errors import SMCPException
 
     console = _console()
+    configs = list(opts.config or ())
     try:
-        loaded = load_configs(configs, console)
+        loaded = merge_configs(configs)
     except ConfigError as exc:
-        print(f"FAILED {exc}", flush=True)
-        return 1
-    if not auto_apply and not interactive:
+        return _fail(str(exc))
+    print_config_problems(loaded, console)
+    if not opts.auto_apply and not interactive:
         console.print(
             "[yellow]note:[/yellow] not on a terminal and no --auto-apply: tool calls without "
             "tool_meta auto_apply: true will be refused"
         )
     resolver = InputResolver(loaded.inputs, values=values, interactive=interactive)
     computer = Computer(
-        name,
+        opts.name,
         loaded.servers,
-        confirm=_confirm_callback(auto_apply, interactive),
+        confirm=_confirm_callback(opts.auto_apply, interactive),
         resolver=resolver,
-        supervision=Supervision(max_attempts=max_restarts),
-        spool_dir=spool_dir,
-        skill_home=skill_home,
-        skill_dirs=skill_dirs,
-        landing_root=landing_root,
+        supervision=Supervision(max_attempts=opts.max_restarts),
+        spool_dir=opts.spool_dir,
+        skill_home=opts.skill_home,
+        skill_dirs=list(opts.skill_dir or ()),
+        landing_root=opts.landing_root,
     )
-    link = ComputerLink(computer, url, token=token, socketio_path=socketio_path)
+    link = ComputerLink(computer, opts.url, token=opts.token, socketio_path=opts.socketio_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # non-POSIX
             loop.add_signal_handler(sig, stop.set)
     try:
+        try:  # connect first: a wrong URL, token or protocol version fails before any server starts
+            await link.connect()
+        except SMCPException as exc:
+            return _fail(str(exc))
         with console.status(f"starting {len(computer.servers)} MCP server(s)..."):
             statuses = await computer.start()
         for status in statuses:
@@ -264,24 +253,22 @@ async def _run(
             else:
                 console.print(f"[red]✗[/red] {status.bundle_id}: {status.state.value}: {status.last_error}")
         try:
-            await link.connect()
-            await link.join(office)
-        except Exception as exc:
-            print(f"FAILED cannot join office {office!r} at {url}: {exc}", flush=True)
-            return 1
+            await link.join(opts.office)
+        except (SMCPException, TimeoutError, OSError) as exc:
+            return _fail(f"cannot join office {opts.office!r} at {opts.url}: {exc}")
         await computer.refresh_skills()
-        console.print(f"joined office [bold]{office}[/bold] as [bold]{name}[/bold]")
+        console.print(f"joined office [bold]{opts.office}[/bold] as [bold]{opts.name}[/bold]")
         print("READY", flush=True)
-        if repl:
+        waiters = {asyncio.create_task(stop.wait()), asyncio.create_task(link.wait_fatal())}
+        if interactive and not opts.no_repl:
             from smcp.computer._repl import run_repl
 
-            repl_task = asyncio.create_task(run_repl(computer, link, configs, console))
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({repl_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (repl_task, stopper):
-                task.cancel()
-        else:
-            await stop.wait()
+            waiters.add(asyncio.create_task(run_repl(computer, link, configs, console)))
+        _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        if link.fatal is not None:
+            return _fail(str(link.fatal))
         return 0
     finally:
         try:

@@ -1,4 +1,4 @@
-"""``client:put_blob`` upload sessions (PROTOCOL §13.4)."""
+"""``client:put_blob`` upload sessions (docs/protocol.md §13.4)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from smcp.core.errors import BlobWriteFailedError
 if TYPE_CHECKING:
     from smcp.core.models import PutBlobReq
 
-__all__ = ["UPLOAD_DIR", "UploadStore", "sanitize_name_hint"]
+__all__ = ["UPLOAD_DIR", "UploadStore", "parse_put_blob", "sanitize_name_hint"]
 
 logger = logging.getLogger("smcp.computer")
 
@@ -44,45 +44,29 @@ def _fail(reason: str, message: str, **details: Any) -> BlobWriteFailedError:
     return BlobWriteFailedError(message, details={"reason": reason, **details})
 
 
-@dataclass(slots=True)
-class _Chunk:
-    upload_id: str | None
-    chunk_offset: object
-    eof: object
-    total_size: object
-    sha256: object
-    name_hint: object
-    blob: object
-    req_id: str
-    declared_keys: bool  # any of total_size/sha256/name_hint present
+_DECLARATION = frozenset({"total_size", "sha256", "name_hint"})
+#: ``details.reason`` of a request field that does not validate (docs/protocol.md §13.4).
+_FIELD_REASON = {"upload_id": "invalid_upload", "chunk_offset": "range"}
 
 
-def _chunk_of(req: PutBlobReq | Mapping[str, Any]) -> _Chunk:
-    if isinstance(req, Mapping):
-        upload_id = req.get("upload_id")
-        req_id = req.get("req_id")
-        return _Chunk(
-            upload_id if isinstance(upload_id, str) else None if upload_id is None else str(upload_id),
-            req.get("chunk_offset"),
-            req.get("eof"),
-            req.get("total_size"),
-            req.get("sha256"),
-            req.get("name_hint"),
-            req.get("blob"),
-            req_id if isinstance(req_id, str) else "",
-            any(k in req for k in ("total_size", "sha256", "name_hint")),
-        )
-    return _Chunk(
-        req.upload_id,
-        req.chunk_offset,
-        req.eof,
-        req.total_size,
-        req.sha256,
-        req.name_hint,
-        req.blob,
-        req.req_id,
-        any(v is not None for v in (req.total_size, req.sha256, req.name_hint)),
-    )
+def parse_put_blob(data: object) -> PutBlobReq:
+    """Validate a ``client:put_blob`` request as core's ``PutBlobReq``, strictly (a boolean or
+    string ``total_size`` is an ``invalid_declaration``, as the protocol says); raises 4019."""
+    from pydantic import ValidationError
+
+    from smcp.core.models import PutBlobReq
+
+    if not isinstance(data, Mapping):
+        raise _fail("invalid_declaration", "client:put_blob: expected a JSON object")
+    try:
+        return PutBlobReq.model_validate(data, strict=True)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        field_name = ".".join(str(part) for part in first["loc"]) or "<payload>"
+        raise _fail(
+            _FIELD_REASON.get(field_name, "invalid_declaration"),
+            f"client:put_blob: field '{field_name}': {first['msg']}",
+        ) from None
 
 
 @dataclass(eq=False)
@@ -100,7 +84,7 @@ class _Session:
 
 
 class UploadStore:
-    """Receives ``client:put_blob`` uploads into ``landing_root`` (PROTOCOL §13.4).
+    """Receives ``client:put_blob`` uploads into ``landing_root`` (docs/protocol.md §13.4).
 
     Chunks arrive in order; bytes go to ``<landing_root>/.a2c-upload/<upload_id>.part`` with an
     incremental SHA-256, and the final chunk fsyncs, verifies the declared digest and renames the
@@ -131,10 +115,9 @@ class UploadStore:
     async def put_chunk(self, req: PutBlobReq | Mapping[str, Any]) -> dict[str, Any]:
         """PutBlobRet wire dict, or raises BlobWriteFailedError(details={"reason": ..., ...}).
 
-        ``req`` may be the parsed model or the raw request dict; the raw dict lets the declaration
-        checks see exactly what was sent (e.g. ``total_size: true`` is ``invalid_declaration``).
+        A raw request dict is validated with :func:`parse_put_blob` first.
         """
-        chunk = _chunk_of(req)
+        chunk = req if not isinstance(req, Mapping) else parse_put_blob(req)
         async with self._table_lock:
             await self._expire_idle()
             if chunk.upload_id is None:
@@ -148,7 +131,7 @@ class UploadStore:
                         upload_id=chunk.upload_id,
                     )
                 session = found
-                if chunk.declared_keys:
+                if _DECLARATION & chunk.model_fields_set:
                     raise _fail(
                         "invalid_declaration",
                         "total_size, sha256 and name_hint belong to the first chunk only",
@@ -169,7 +152,7 @@ class UploadStore:
 
     # -- internals ------------------------------------------------------------------------------
 
-    async def _open(self, chunk: _Chunk) -> _Session:
+    async def _open(self, chunk: PutBlobReq) -> _Session:
         if self.landing_root is None:
             raise _fail(
                 "forbidden", "Upload refused: landing root not configured on this Computer (landingRoot)"
@@ -192,7 +175,7 @@ class UploadStore:
             raise _fail(
                 "busy", f"{self.max_concurrent} uploads are already open; retry when one has finished"
             )
-        hint = sanitize_name_hint(chunk.name_hint if isinstance(chunk.name_hint, str) else None)
+        hint = sanitize_name_hint(chunk.name_hint)
         upload_id = uuid.uuid4().hex
         part = self.landing_root / UPLOAD_DIR / f"{upload_id}.part"
 
@@ -225,17 +208,15 @@ class UploadStore:
                 )
                 await self._drop(session)
 
-    async def _write(self, session: _Session, chunk: _Chunk) -> dict[str, Any]:
+    async def _write(self, session: _Session, chunk: PutBlobReq) -> dict[str, Any]:
         uid = session.upload_id
         if session.closed:
             raise _fail("invalid_upload", "The upload was dropped; start again from offset 0", upload_id=uid)
         offset = chunk.chunk_offset
-        if type(offset) is not int or offset != session.received:
+        if offset != session.received:
             raise _fail(
                 "range", f"chunk_offset must be {session.received} (bytes received so far)", upload_id=uid
             )
-        if not isinstance(chunk.blob, str):
-            raise _fail("invalid_declaration", "blob must be a base64 string", upload_id=uid)
         try:
             data = base64.b64decode(chunk.blob, validate=True)
         except (binascii.Error, ValueError):
@@ -249,7 +230,7 @@ class UploadStore:
                 f"chunk ends at {end}, past the declared total_size {session.total_size}; upload dropped",
                 upload_id=uid,
             )
-        eof = chunk.eof is True
+        eof = chunk.eof
         if eof and end != session.total_size:
             raise _fail(
                 "range",
