@@ -1,7 +1,8 @@
-"""Build the ten artifacts, install each role package alone from its wheel, import it alone.
+"""Build the artifacts (a wheel and an sdist per distribution), install each package alone from
+its wheel, import it alone.
 
 Proves "install only the role you need": an Agent-only install carries no server and no MCP
-client stack, a server install carries no MCP client, and so on.
+client stack, a server install carries no MCP client, the test kit alone carries no role, and so on.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DISTS = ["smcp-core", "smcp-agent", "smcp-computer", "smcp-server-core", "smcp-server-asgi"]
+DISTS = sorted(p.parent.name for p in (ROOT / "packages").glob("*/pyproject.toml"))
 IMPORTS = {
     "smcp-core": "smcp.core",
     "smcp-agent": "smcp.agent",
     "smcp-computer": "smcp.computer",
     "smcp-server-core": "smcp.server.core",
     "smcp-server-asgi": "smcp.server.asgi",
+    "smcp-testing": "smcp.testing",
 }
 #: Distributions that must NOT come with a role's install.
 FORBIDDEN = {
@@ -32,6 +34,7 @@ FORBIDDEN = {
     "smcp-computer": {"smcp-server-core", "smcp-agent"},
     "smcp-server-core": {"mcp", "starlette", "uvicorn", "smcp-agent", "smcp-computer", "aiohttp"},
     "smcp-server-asgi": {"mcp", "smcp-agent", "smcp-computer"},
+    "smcp-testing": {"smcp-core", "python-socketio", "mcp", "uvicorn", "smcp-agent", "smcp-computer"},
 }
 
 
@@ -58,10 +61,11 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     return out
 
 
-def test_ten_artifacts(artifacts: pathlib.Path) -> None:
+def test_a_wheel_and_an_sdist_per_distribution(artifacts: pathlib.Path) -> None:
+    assert set(DISTS) == set(IMPORTS)
     names = sorted(p.name for p in artifacts.iterdir() if p.suffix in (".whl", ".gz"))
-    assert len(names) == 10, names
-    assert sum(n.endswith(".whl") for n in names) == 5
+    assert len(names) == 2 * len(DISTS), names
+    assert sum(n.endswith(".whl") for n in names) == len(DISTS)
 
 
 @pytest.mark.parametrize("dist", DISTS)
@@ -91,5 +95,7 @@ def test_role_installs_and_imports_alone(dist: str, artifacts: pathlib.Path, tmp
     assert dist in installed
     assert not (FORBIDDEN[dist] & installed), f"{dist} pulled in {FORBIDDEN[dist] & installed}"
     module = IMPORTS[dist]
-    code = f"import {module} as m, smcp.core; assert m.__version__ == smcp.core.__version__ == {version!r}"
+    code = f"import {module} as m; assert m.__version__ == {version!r}"
+    if dist != "smcp-testing":  # the test kit's base install carries no role, so no smcp-core
+        code += f"; import smcp.core; assert smcp.core.__version__ == {version!r}"
     run(python, "-c", code)
