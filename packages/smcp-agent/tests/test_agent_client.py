@@ -138,7 +138,10 @@ async def test_silence_is_a_local_timeout(fake_server: Any) -> None:
     ("reply", "expect_cancel"),
     [
         (None, True),  # silence: the Agent's own deadline
-        ({"code": 408, "message": "relay deadline passed"}, True),  # our server's B1 answer
+        (
+            {"code": 408, "message": "relay deadline passed"},
+            True,
+        ),  # our server answers 408 (docs/protocol.md, difference B1)
     ],
     ids=["silence", "server-408"],
 )

@@ -59,9 +59,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("smcp.agent")
 
-#: Kept for the earlier name of the ``token`` parameter's type.
-TokenProvider = Credential
-
 #: Requests that move blob bytes wait ``blob_timeout`` instead of ``request_timeout``.
 _BLOB_EVENTS = frozenset(
     {ClientEvent.GET_SKILL.value, ClientEvent.GET_BLOB.value, ClientEvent.PUT_BLOB.value}
