@@ -2,7 +2,8 @@
 
 >>> app = create_app(settings=ServerSettings(), auth=TokenAuth("secret"))  # run with any ASGI server
 
-Public API: :func:`create_app`, :func:`mount`, :class:`SMCPApp`, :func:`render_prometheus`;
+Public API: :func:`create_app`, :func:`mount`, :class:`SMCPApp`, :func:`render_prometheus`,
+:func:`listen_socket` and :func:`set_nodelay` (a TCP_NODELAY listening socket for any ASGI server);
 the command lives in :mod:`smcp.server.asgi.cli`.
 """
 
@@ -13,5 +14,14 @@ require_core_version("smcp-server-asgi", __version__)
 
 from smcp.server.asgi._app import SMCPApp, create_app, mount  # noqa: E402
 from smcp.server.asgi._prometheus import render_prometheus  # noqa: E402
+from smcp.server.asgi._sockets import listen_socket, set_nodelay  # noqa: E402
 
-__all__ = ["SMCPApp", "__version__", "create_app", "mount", "render_prometheus"]
+__all__ = [
+    "SMCPApp",
+    "__version__",
+    "create_app",
+    "listen_socket",
+    "mount",
+    "render_prometheus",
+    "set_nodelay",
+]

@@ -98,16 +98,6 @@ def _configure_logging(level: str, json_logs: bool) -> None:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``smcp-server``; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -124,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from smcp.server.asgi._app import create_app
+    from smcp.server.asgi._sockets import listen_socket
     from smcp.server.core import AllowAll, ServerSettings, SMCPServer, TokenAuth, fast_json
 
     try:
@@ -166,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 captured.clear()
 
     try:
-        sock = _bind(args.host, args.port)
+        sock = listen_socket(args.host, args.port)
     except OSError as exc:
         print(f"smcp-server: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

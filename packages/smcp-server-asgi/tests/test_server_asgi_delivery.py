@@ -1,0 +1,120 @@
+"""Back-to-back packets leave at once (TCP_NODELAY on accepted sockets), measured on the real command.
+
+Before the fix, ``smcp-server`` listened on a socket made with ``proto`` 0, so asyncio left Nagle's
+algorithm on for every connection: a notification sent right after an ack, or the second of two
+calls, waited for the peer's delayed ACK (tens of ms, every time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import statistics
+import sys
+import time
+from typing import Any
+
+import pytest
+import socketio
+
+from smcp.core.roles import Role
+from smcp.server.asgi import listen_socket
+
+pytestmark = pytest.mark.anyio
+
+NS = "/smcp"
+ROUNDS = 20
+
+
+async def _connect(url: str, sio: socketio.AsyncClient) -> None:
+    await sio.connect(
+        f"{url}?a2c_version=0.4.0",
+        auth={"token": "T"},
+        namespaces=[NS],
+        transports=["websocket"],
+        wait_timeout=5,
+    )
+
+
+async def _round(url: str, office: str) -> tuple[float, float]:
+    """One Computer joins, then an Agent; returns (join ack -> notify, burst of two calls) in ms."""
+    comp = socketio.AsyncClient(reconnection=False)
+    agent = socketio.AsyncClient(reconnection=False)
+    entered: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    async def on_enter(data: Any) -> None:
+        if not entered.done():
+            entered.set_result(time.perf_counter())
+
+    async def on_call(data: Any) -> dict[str, Any]:
+        return {"content": [{"type": "text", "text": "ok"}], "isError": False}
+
+    comp.on("notify:enter_office", on_enter, namespace=NS)
+    comp.on("client:tool_call", on_call, namespace=NS)
+    try:
+        await _connect(url, comp)
+        join = {"role": Role.COMPUTER, "name": "c", "office_id": office}
+        assert await comp.call("server:join_office", join, namespace=NS, timeout=5) == (True, None)
+        await _connect(url, agent)
+        join = {"role": Role.AGENT, "name": "a", "office_id": office}
+        assert await agent.call("server:join_office", join, namespace=NS, timeout=5) == (True, None)
+        acked = time.perf_counter()
+        notify = max(0.0, await asyncio.wait_for(entered, 5) - acked)
+
+        def call(req_id: str) -> Any:
+            req = {
+                "agent": "a",
+                "req_id": req_id,
+                "computer": "c",
+                "tool_name": "t",
+                "params": {},
+                "timeout": 5,
+            }
+            return agent.call("client:tool_call", req, namespace=NS, timeout=5)
+
+        start = time.perf_counter()
+        replies = await asyncio.gather(call("1"), call("2"))
+        burst = time.perf_counter() - start
+        assert all(r["isError"] is False for r in replies), replies
+        return notify * 1000, burst * 1000
+    finally:
+        for sio in (agent, comp):
+            if sio.connected:
+                await asyncio.wait_for(sio.disconnect(), 5)
+
+
+async def test_notification_and_call_burst_are_not_held_back() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "smcp.server.asgi.cli", "--port", "0", "--token", "T", "--loop", "asyncio",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            while not (line := (await proc.stdout.readline()).decode()).startswith("LISTENING "):
+                assert line, "smcp-server exited early"
+        url = f"http://127.0.0.1:{int(line.split()[1])}"
+        async with asyncio.timeout(120):
+            figures = [await _round(url, f"o{i}") for i in range(ROUNDS)]
+    finally:
+        proc.kill()
+        await asyncio.wait_for(proc.wait(), 10)
+    notify = [n for n, _ in figures]
+    burst = [b for _, b in figures]
+    print(
+        f"join ack -> notify:enter_office: median {statistics.median(notify):.2f} ms, max {max(notify):.2f} ms; "
+        f"burst of two calls: median {statistics.median(burst):.2f} ms, max {max(burst):.2f} ms"
+    )
+    # With Nagle on: notify 12-40 ms and the burst 44-64 ms in every round, even on a busy machine.
+    assert statistics.median(notify) <= 5 and max(notify) <= 15, notify
+    assert statistics.median(burst) <= 25, burst
+
+
+def test_listen_socket_and_its_connections_have_nodelay() -> None:
+    with listen_socket("127.0.0.1", 0, backlog=8) as server:
+        assert server.proto == socket.IPPROTO_TCP
+        assert server.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        with socket.create_connection(server.getsockname(), timeout=5):
+            accepted, _ = server.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
