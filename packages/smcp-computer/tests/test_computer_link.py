@@ -446,3 +446,159 @@ async def test_malformed_requests_get_an_error_answer(linked: ComputerLink) -> N
                 assert reply["code"] in OFFICIAL_ERROR_CODES, (event, data, reply)
             elif event is ClientEvent.TOOL_CALL:
                 assert reply["isError"] is True, (data, reply)
+
+
+class VersionGate:
+    """A server that speaks protocol 0.5: every HTTP request (WebSocket upgrade or polling) gets
+    the 400 gate body of a 4008, as an smcp server of another minor answers."""
+
+    BODY = json.dumps(
+        {
+            "code": 4008,
+            "message": "Protocol version mismatch",
+            "server_version": "0.5.0",
+            "client_version": "0.4.0",
+            "min_supported": "0.5.0",
+            "max_supported": "0.5.999",
+        }
+    ).encode()
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.server: asyncio.Server | None = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while (await asyncio.wait_for(reader.readline(), 10)) not in (b"\r\n", b""):
+                pass
+            self.requests += 1
+            head = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+            head += f"Content-Length: {len(self.BODY)}"
+            writer.write(head.encode() + b"\r\nConnection: close\r\n\r\n" + self.BODY)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+async def test_version_rejection_is_reported_and_never_retried(tmp_path: Path) -> None:
+    """Issue 11: against a server of another protocol minor, ``smcp-computer run`` says which
+    versions differ and "upgrade the older side" (as smcp-agent does), and exits without retrying."""
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps(toolbox_config()))
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    gate = VersionGate()
+    async with gate as url:
+        argv = [
+            sys.executable,
+            "-m",
+            "smcp.computer.cli",
+            "run",
+            "--url",
+            url,
+            "--office",
+            "o",
+            "--name",
+            "c1",
+        ]
+        argv += ["--config", str(config), "--no-repl", "--auto-apply", "--token", TOKEN]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        await asyncio.sleep(1.0)  # a retry would arrive now
+    text = err.decode()
+    assert proc.returncode == 1, text
+    assert "READY" not in out.decode()
+    assert "error: [4008]" in text and "upgrade the older side" in text, text
+    assert "client speaks 0.4.0, server 0.5.0 accepts 0.5.0..0.5.999" in text, text
+    assert gate.requests <= 2, gate.requests  # the WebSocket attempt and one polling probe
+
+
+async def test_wrong_token_shows_the_servers_reason(server_url: str, tmp_path: Path) -> None:
+    """Issue 18 D6: a refused credential is an AuthenticationError with the server's reason,
+    not python-socketio's "One or more namespaces failed to connect"."""
+    from smcp.core.errors import AuthenticationError
+
+    computer = Computer("c1", [], spool_dir=tmp_path)
+    link = ComputerLink(computer, server_url, token="wrong")
+    try:
+        with pytest.raises(AuthenticationError) as err:
+            await asyncio.wait_for(link.connect(), 30)
+        assert "namespaces failed" not in str(err.value)
+        assert "refused the connection:" in str(err.value)
+    finally:
+        await link.close()
+
+
+async def test_token_may_be_a_callable_and_auth_provider_still_works(server_url: str, tmp_path: Path) -> None:
+    async def token() -> str:
+        return TOKEN
+
+    computer = Computer("c1", [], spool_dir=tmp_path)
+    for link in (
+        ComputerLink(computer, server_url, token=token),
+        ComputerLink(computer, server_url, auth_provider=lambda: {"token": TOKEN}),
+    ):
+        try:
+            await asyncio.wait_for(link.connect(), 30)
+            await asyncio.wait_for(link.join("callable-office"), 30)
+            assert link.office == "callable-office"
+        finally:
+            await link.close()
+
+
+async def test_keeps_rejoining_until_the_name_is_free(
+    server_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 11: after a reconnect the server may still hold our name (a stale session) for up to
+    its ping timeout; the link keeps re-joining with backoff until it is back, instead of once.
+    The lost connection is a WARNING, the re-join an INFO (issue 18 D25)."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="smcp.computer")
+    computer = Computer("c1", parse_config(toolbox_config()).servers, confirm=approve, spool_dir=tmp_path)
+    link = ComputerLink(computer, server_url, token=TOKEN)
+    squatter = socketio.AsyncClient(reconnection=False)
+    office = "squat-office"
+    try:
+        async with asyncio.timeout(90):
+            await computer.start()
+            await link.connect()
+            await link.join(office)
+            await squatter.connect(
+                f"{server_url}?a2c_version=0.4.0", auth={"token": TOKEN}, namespaces=["/smcp"],
+                transports=["websocket"], wait_timeout=10,
+            )  # fmt: skip
+            ws = link.sio.eio.ws
+            assert ws is not None
+            await ws.close()  # the transport drops; python-socketio reconnects on its own
+            join = {"role": "computer", "name": "c1", "office_id": office}
+            while (await squatter.call("server:join_office", join, namespace="/smcp")) != (True, None):
+                await asyncio.sleep(0.01)  # take the name before the link is back
+            while link.office is not None or not link.connected:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(2.0)  # the link's re-joins are refused meanwhile
+            assert link.office is None
+            await squatter.call("server:leave_office", {"office_id": office}, namespace="/smcp")
+            while link.office != office:
+                await asyncio.sleep(0.05)
+            async with Agent(server_url, office) as agent:
+                assert "tb__say" in {tool["name"] for tool in (await agent.call("client:get_tools"))["tools"]}
+    finally:
+        async with asyncio.timeout(30):
+            await squatter.disconnect()
+            await link.close()
+            await computer.close()
+    levels = {(r.levelno, r.getMessage().split(" ")[0]) for r in caplog.records if r.name == "smcp.computer"}
+    assert (logging.WARNING, "lost") in levels
+    assert any(
+        r.levelno == logging.INFO and r.getMessage().startswith("re-joined office") for r in caplog.records
+    )

@@ -171,12 +171,11 @@ class ComputerLink:
                 )
             if version is not None:
                 raise version from None
-            if self._refusal is not None:
+            if isinstance(self._refusal, dict):  # the server's CONNECT_ERROR (an engine failure is a str)
                 reason = handshake.refusal_reason(self._refusal)
-                if "connection refused" not in reason.lower():
-                    raise AuthenticationError(
-                        f"the server at {self.url} refused the connection: {reason}"
-                    ) from None
+                raise AuthenticationError(
+                    f"the server at {self.url} refused the connection: {reason}"
+                ) from None
             raise ConnectError(f"cannot connect to {self.url}: {exc}") from None
         self._ever_connected = True
 
