@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,10 @@ from smcp.server.core import ServerSettings, TokenAuth
 from smcp.testing.server import TOKEN, Peer, serve
 
 pytestmark = pytest.mark.anyio
+
+
+def _no_constants(name: str) -> None:
+    raise AssertionError(f"not JSON: {name}")
 
 
 async def _hello(request: Any) -> PlainTextResponse:
@@ -63,7 +68,10 @@ async def test_http_endpoints_and_gate() -> None:
             assert "smcp_connections_total 1" in metrics.text
             assert "smcp_joins_total 1" in metrics.text
             assert 'smcp_relay_latency_seconds_bucket{le="+Inf"}' in metrics.text
-            snapshot = (await http.get(f"{url}/metrics?format=json")).json()
+            as_json = await http.get(f"{url}/metrics?format=json")
+            assert "Infinity" not in as_json.text
+            snapshot = json.loads(as_json.text, parse_constant=_no_constants)
+            assert snapshot["relay_latency"]["buckets"][-1] == ["+Inf", 0]
             assert snapshot["joins_total"] == 1
             assert (await http.get(f"{url}/nothing")).status_code == 404
             gate = await http.get(f"{url}/socket.io/?EIO=4&transport=polling&a2c_version=0.5.0")

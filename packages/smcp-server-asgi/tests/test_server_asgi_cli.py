@@ -134,3 +134,78 @@ async def test_settings_flags_reach_the_server() -> None:
             assert json.loads(good.text[1:])["maxPayload"] == 4_000_000  # twice the message limit
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
+
+
+async def _run(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--port", "99999", "99999 is not a TCP port (0-65535)"),
+        ("--port", "x", "'x' is not a port number"),
+        ("--ping-timeout", "0", "0 must be > 0 seconds"),
+    ],
+)
+async def test_a_bad_value_is_a_one_line_usage_error(flag: str, value: str, says: str) -> None:
+    code, _, err = await _run("--token", "T", flag, value)
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"smcp-server: error: argument {flag}: {says}")
+
+
+async def test_version() -> None:
+    from smcp.server.asgi import __version__
+
+    code, out, _ = await _run("--version")
+    assert code == 0
+    assert out.strip() == f"smcp-server {__version__}"
+
+
+async def test_help_defaults_come_from_server_settings() -> None:
+    from smcp.server.asgi.cli import build_parser
+    from smcp.server.core import ServerSettings
+
+    d = ServerSettings()
+    args = build_parser().parse_args([])
+    assert (args.grace, args.request_timeout, args.max_message_size, args.max_agents_per_office) == (
+        d.grace,
+        d.default_timeout,
+        d.max_message_size,
+        d.max_agents_per_office,
+    )
+    assert (args.ping_interval, args.ping_timeout) == (d.ping_interval, d.ping_timeout)
+
+
+async def test_ping_flags_reach_the_engineio_handshake() -> None:
+    async with cli("--token", "T", "--ping-interval", "3", "--ping-timeout", "4.5") as (proc, url, _):
+        async with httpx.AsyncClient(timeout=10) as http:
+            open_packet = await http.get(f"{url}/socket.io/?EIO=4&transport=polling&a2c_version=0.4.0")
+            handshake = json.loads(open_packet.text[1:])
+            assert (handshake["pingInterval"], handshake["pingTimeout"]) == (3000, 4500)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "auto"])
+async def test_a_double_sigint_exits_without_a_traceback(loop: str) -> None:
+    async with cli("--token", "T", "--loop", loop) as (proc, url, _):
+        peer = Peer(url)
+        await peer.connect(token="T")
+        try:
+            proc.send_signal(signal.SIGINT)
+            await asyncio.sleep(0.01)
+            proc.send_signal(signal.SIGINT)
+            assert await asyncio.wait_for(proc.wait(), 15) == 0
+        finally:
+            if peer.sio.connected:
+                await asyncio.wait_for(peer.sio.eio.disconnect(abort=True), 5)
+        assert proc.stderr is not None
+        err = (await proc.stderr.read()).decode()
+        assert "Traceback" not in err and "ERROR" not in err, err

@@ -102,7 +102,8 @@ async def test_notification_and_call_burst_are_not_held_back() -> None:
     notify = [n for n, _ in figures]
     burst = [b for _, b in figures]
     print(
-        f"join ack -> notify:enter_office: median {statistics.median(notify):.2f} ms, max {max(notify):.2f} ms; "
+        "join ack -> notify:enter_office: "
+        f"median {statistics.median(notify):.2f} ms, max {max(notify):.2f} ms; "
         f"burst of two calls: median {statistics.median(burst):.2f} ms, max {max(burst):.2f} ms"
     )
     # With Nagle on: notify 12-40 ms and the burst 44-64 ms in every round, even on a busy machine.

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from smcp.server.asgi._prometheus import render_prometheus
 from smcp.server.core import VersionGate
+
+# The ASGI aliases are server-core's (defined once, next to the version gate that uses them).
+from smcp.server.core._gate import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     import asyncio
@@ -15,12 +18,6 @@ if TYPE_CHECKING:
     from smcp.server.core import AuthProvider, OfficeAuthorizer, ServerSettings, SMCPServer
 
 __all__ = ["SMCPApp", "create_app", "mount"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class SMCPApp:
@@ -142,7 +139,7 @@ class SMCPApp:
     async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         query = scope.get("query_string", b"")
         if b"format=json" in query:
-            body = json.dumps(self.server.metrics.snapshot()).encode()
+            body = json.dumps(_json_safe(self.server.metrics.snapshot())).encode()
             await _respond(send, 200, body, b"application/json")
         else:
             body = render_prometheus(self.server.metrics).encode()
@@ -154,6 +151,16 @@ _ENDPOINTS: dict[str, Callable[[SMCPApp, Scope, Receive, Send], Awaitable[None]]
     "/readyz": SMCPApp._readyz,
     "/metrics": SMCPApp._metrics,
 }
+
+
+def _json_safe(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot with the +Inf bucket bound as the string "+Inf" (JSON has no infinity)."""
+    latency = snapshot.get("relay_latency")
+    if isinstance(latency, dict):
+        latency["buckets"] = [
+            ["+Inf" if bound == float("inf") else bound, count] for bound, count in latency["buckets"]
+        ]
+    return snapshot
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:

@@ -16,7 +16,10 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
+
+from smcp.server.asgi._version import __version__
+from smcp.server.core._settings import ServerSettings
 
 __all__ = ["build_parser", "main"]
 
@@ -42,29 +45,79 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (0-65535)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be > 0 seconds")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="smcp-server", description="Run an A2C-SMCP server (protocol 0.4).")
-    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one (default 8000)")
+    d = ServerSettings()
+    p = _Parser(prog="smcp-server", description="Run an A2C-SMCP server (protocol 0.4).")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default %(default)s)")
+    p.add_argument(
+        "--port", type=_port, default=8000, help="TCP port; 0 picks a free one (default %(default)s)"
+    )
     p.add_argument("--token", default=None, help="shared token clients send in auth.token (env SMCP_TOKEN)")
     p.add_argument(
         "--insecure-no-auth", action="store_true", help="accept every connection (development only)"
     )
-    p.add_argument("--path", default="/socket.io", help="Engine.IO path (default /socket.io)")
+    p.add_argument("--path", default="/socket.io", help="Engine.IO path (default %(default)s)")
     p.add_argument(
-        "--grace", type=float, default=5.0, help="seconds added to a tool call's timeout (default 5)"
+        "--grace",
+        type=float,
+        default=d.grace,
+        help="seconds added to a tool call's timeout (default %(default)s)",
     )
     p.add_argument(
-        "--request-timeout", type=float, default=60.0, help="relay deadline of other client:* (default 60)"
+        "--request-timeout",
+        type=float,
+        default=d.default_timeout,
+        help="relay deadline of other client:* in seconds (default %(default)s)",
     )
     p.add_argument(
         "--max-message-size",
         type=int,
-        default=16 * 1024 * 1024,
-        help="largest Socket.IO message in bytes (default 16 MiB)",
+        default=d.max_message_size,
+        help="largest Socket.IO message in bytes (default %(default)s)",
     )
     p.add_argument(
-        "--max-agents-per-office", type=int, default=1, help="agents allowed per office (default 1)"
+        "--max-agents-per-office",
+        type=int,
+        default=d.max_agents_per_office,
+        help="agents allowed per office (default %(default)s)",
+    )
+    p.add_argument(
+        "--ping-interval",
+        type=_seconds,
+        default=d.ping_interval,
+        help="Engine.IO heartbeat interval in seconds (default %(default)s)",
+    )
+    p.add_argument(
+        "--ping-timeout",
+        type=_seconds,
+        default=d.ping_timeout,
+        help="seconds without a heartbeat answer before a session is dropped (default %(default)s)",
     )
     p.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"
@@ -115,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from smcp.server.asgi._app import create_app
     from smcp.server.asgi._sockets import listen_socket
-    from smcp.server.core import AllowAll, ServerSettings, SMCPServer, TokenAuth, fast_json
+    from smcp.server.core import AllowAll, SMCPServer, TokenAuth, fast_json
 
     try:
         settings = ServerSettings(
@@ -123,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             default_timeout=args.request_timeout,
             max_message_size=args.max_message_size,
             max_agents_per_office=args.max_agents_per_office,
+            ping_interval=args.ping_interval,
+            ping_timeout=args.ping_timeout,
         )
     except ValueError as exc:
         print(f"smcp-server: {exc}", file=sys.stderr)
@@ -133,7 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     config = uvicorn.Config(
         app,
-        lifespan="on",
+        # The command runs the app's startup and shutdown itself: a lifespan task would be left
+        # waiting (and logged with a traceback when cancelled) after a second Ctrl-C.
+        lifespan="off",
         log_config=None,
         loop=args.loop,
         http=args.http,
@@ -166,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = logging.getLogger("smcp.server")
 
     async def run() -> None:
+        await app.startup()
         task = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn exposes no event
             await asyncio.sleep(0.01)
