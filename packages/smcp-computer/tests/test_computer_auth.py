@@ -1,9 +1,10 @@
 """Upstream authorization failures surface as 4006/4007 results, never as a hang.
 
-The cases are the streamable-HTTP vectors of ``shared/protocol/fixtures/auth_error_conformance_vectors.json``
+The cases are written here by hand after the streamable-HTTP vectors of the conformance file that
+smcp-core keeps in ``packages/smcp-core/tests/golden/vectors/auth_error_conformance_vectors.json``
 (the handwritten-SSE vector applies to the Rust SDK only). The upstream is a real MCP server,
-``testing/mcp_servers/auth_server.py``: the handshake and ``tools/list`` succeed, ``tools/call`` is refused
-at the HTTP layer with the vector's status.
+smcp-testing's ``mcp_servers/auth_server.py``: the handshake and ``tools/list`` succeed,
+``tools/call`` is refused at the HTTP layer with the vector's status.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""UploadStore: every row of the PROTOCOL §13.4 table, on real files."""
+"""UploadStore: every row of the docs/protocol.md §13.4 table, on real files."""
 
 from __future__ import annotations
 

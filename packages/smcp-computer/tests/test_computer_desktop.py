@@ -1,4 +1,5 @@
-"""collect_desktop (PROTOCOL §10.3, §10.4): ordering, caps, filters, rendering; real toolbox servers too."""
+"""collect_desktop (docs/protocol.md §10.3, §10.4): ordering, caps, filters, rendering; real
+toolbox servers too."""
 
 from __future__ import annotations
 

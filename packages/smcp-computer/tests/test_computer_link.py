@@ -254,7 +254,7 @@ async def test_tool_list_change_reaches_the_office(linked: ComputerLink, server_
 
 
 async def test_every_tools_list_changed_is_announced(linked: ComputerLink, server_url: str) -> None:
-    """PROTOCOL 6.2: each MCP ``tools/list_changed`` becomes a ``server:update_tool_list``, even
+    """docs/protocol.md §6.2: each MCP ``tools/list_changed`` becomes a ``server:update_tool_list``, even
     when the re-read list is the same as before (the second ``grow`` adds nothing new). Dropping
     it left a second Agent in the e2e matrix, sharing the lab's Computer, without a notification."""
     assert linked.office is not None

@@ -1,4 +1,4 @@
-"""get_resources_page (PROTOCOL §8.6, §11) against the real toolbox MCP server and fixed resources."""
+"""get_resources_page (docs/protocol.md §8.6, §11) against the real toolbox MCP server and fixed resources."""
 
 from __future__ import annotations
 

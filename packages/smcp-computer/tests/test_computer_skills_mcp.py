@@ -1,4 +1,5 @@
-"""Skills from a real MCP server's ``skill://`` resources (PROTOCOL §12.2): staging, refs, orphans, blobs."""
+"""Skills from a real MCP server's ``skill://`` resources (docs/protocol.md §12.2): staging, refs,
+orphans, blobs."""
 
 from __future__ import annotations
 

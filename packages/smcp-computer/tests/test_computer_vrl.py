@@ -1,4 +1,4 @@
-"""VRL post-processing (PROTOCOL §9.5) against the real toolbox MCP server and the real vrl-python."""
+"""VRL post-processing (docs/protocol.md §9.5) against the real toolbox MCP server and the real vrl-python."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``client:get_desktop``: collect, organise and render ``window://`` resources (PROTOCOL §10.3, §10.4)."""
+"""``client:get_desktop``: collect, organise and render ``window://`` resources
+(docs/protocol.md §10.3, §10.4)."""
 
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ async def collect_desktop(
     request_timeout: float = 30.0,
     max_concurrency: int = 8,
 ) -> list[str]:
-    """PROTOCOL §10.3/§10.4: the rendered desktop entries.
+    """docs/protocol.md §10.3/§10.4: the rendered desktop entries.
 
     ``sources`` in activation order; ``recent_bundles`` = bundle ids of the last 10 tool calls,
     newest first. ``size`` is a global cap (``<= 0`` gives ``[]``); ``window`` keeps only the

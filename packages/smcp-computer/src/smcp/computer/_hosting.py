@@ -75,7 +75,8 @@ class ServerStatus:
 
 @dataclass(frozen=True)
 class Supervision:
-    """Restart policy for servers whose process exits or whose session breaks (DECISIONS B15)."""
+    """Restart policy for servers whose process exits or whose session breaks
+    (docs/protocol.md, difference B15)."""
 
     enabled: bool = True
     max_attempts: int = 5
@@ -448,7 +449,7 @@ class MCPServerHost:
 
     async def refresh_tools(self) -> None:
         """Re-read ``tools/list`` now and announce it (detail ``"list_changed"``: the Computer
-        forwards it even when the list is the same, PROTOCOL 6.2)."""
+        forwards it even when the list is the same, docs/protocol.md §6.2)."""
         session = self._require_session()
         tools = await asyncio.wait_for(self._list_tools(session), self.request_timeout)
         if self._session is session:

@@ -1,4 +1,5 @@
-"""``client:get_resources`` (PROTOCOL §11) and the view of an MCP server that desktop/skills code uses."""
+"""``client:get_resources`` (docs/protocol.md §11) and the view of an MCP server that the desktop
+and skills code uses."""
 
 from __future__ import annotations
 

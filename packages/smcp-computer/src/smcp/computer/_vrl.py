@@ -1,4 +1,4 @@
-"""VRL post-processing of tool results (PROTOCOL §9.5), backed by the optional ``vrl-python`` package.
+"""VRL post-processing of tool results (docs/protocol.md §9.5), backed by the optional ``vrl-python`` package.
 
 A server's ``vrl`` script is checked when the configuration is loaded. After each tool call the
 result (as on the wire) plus ``tool_name`` and ``parameters`` is run through the script and the

@@ -1,4 +1,4 @@
-"""Blob handle encoding (private to this Computer, PROTOCOL §13.1).
+"""Blob handle encoding (private to this Computer, docs/protocol.md §13.1).
 
 A handle is ``base64url_nopad(json)`` of a small flat object ``{"v": 1, "k": <kind>, ...}`` whose
 other values are short strings. Decoding is strict: any deviation is ``invalid_handle``.

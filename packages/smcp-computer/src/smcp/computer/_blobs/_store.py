@@ -69,7 +69,7 @@ def _read_file(path: Path) -> Callable[[int, int], bytes]:
 
 
 class BlobStore:
-    """Mints and serves blob handles (PROTOCOL §13.1-§13.3).
+    """Mints and serves blob handles (docs/protocol.md §13.1-§13.3).
 
     Binary tool output goes to a content-addressed spool directory (``<spool_dir>/<sha256>``) that
     is bounded by ``spool_max_bytes``: minting evicts the least recently minted files first.
@@ -257,7 +257,7 @@ class BlobStore:
     # -- binary sideband ----------------------------------------------------------------------------
 
     def apply_sideband(self, result: dict[str, Any]) -> dict[str, Any]:
-        """PROTOCOL §13.3 on a CallToolResult wire dict: big binary items move into the spool.
+        """docs/protocol.md §13.3 on a CallToolResult wire dict: big binary items move into the spool.
 
         Returns a new result dict (``result`` itself is not modified). For each content item whose
         ``data`` or ``resource.blob`` decodes to more than ``inline_budget`` bytes (and at most

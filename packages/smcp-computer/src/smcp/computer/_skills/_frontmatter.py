@@ -1,4 +1,4 @@
-"""SKILL.md YAML frontmatter: parsing (PyYAML ``safe_load``) and stripping (PROTOCOL §12.3 step 4)."""
+"""SKILL.md YAML frontmatter: parsing (PyYAML ``safe_load``) and stripping (docs/protocol.md §12.3 step 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Deterministic MIME types for skill files (PROTOCOL §12.4): by lowercase extension only."""
+"""Deterministic MIME types for skill files (docs/protocol.md §12.4): by lowercase extension only."""
 
 from __future__ import annotations
 

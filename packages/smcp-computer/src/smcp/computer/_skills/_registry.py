@@ -1,4 +1,5 @@
-"""The skill registry: discovery, orphans, ``client:get_skills`` / ``client:get_skill`` (PROTOCOL §12)."""
+"""The skill registry: discovery, orphans, ``client:get_skills`` / ``client:get_skill``
+(docs/protocol.md §12)."""
 
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def _scan_user_dir(root: Path) -> list[tuple[str, Path, dict[str, Any]]]:
 
 
 class SkillRegistry:
-    """Skills from user drop-in directories and MCP ``skill://`` resources (PROTOCOL §12).
+    """Skills from user drop-in directories and MCP ``skill://`` resources (docs/protocol.md §12).
 
     User skills live in ``<home>/user/<skill>/`` and in each of ``user_dirs`` (read in place);
     MCP skills are staged to ``<home>/mcp/<bundle_id>/<skill>/``. :meth:`refresh` rescans both;

@@ -1,4 +1,4 @@
-"""Resolving ``rel_path`` inside a skill package without leaving it (PROTOCOL §12.3 step 3)."""
+"""Resolving ``rel_path`` inside a skill package without leaving it (docs/protocol.md §12.3 step 3)."""
 
 from __future__ import annotations
 
