@@ -33,7 +33,6 @@ Kind = Literal["ours", "official"]
 KINDS: tuple[Kind, Kind] = ("ours", "official")
 
 OUR_PEERS_DIR = Path(__file__).resolve().parent / "our_peers"
-BIN_DIR = Path(sys.executable).parent
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class Combo:
 COMBOS: list[Combo] = [Combo(s, a, c) for s in KINDS for a in KINDS for c in KINDS]
 
 
-our_env = roles.our_env
+our_env = roles.our_env  # the environment of our processes (the tests add to it)
 
 
 # -- servers ----------------------------------------------------------------------------------
