@@ -602,3 +602,43 @@ async def test_keeps_rejoining_until_the_name_is_free(
     assert any(
         r.levelno == logging.INFO and r.getMessage().startswith("re-joined office") for r in caplog.records
     )
+
+
+def test_every_client_event_has_a_route() -> None:
+    """The link serves exactly the ``client:*`` events of core's table (a new one needs a route)."""
+    from smcp.computer._link import _ROUTES
+    from smcp.core.events import EVENTS, ClientEvent
+
+    assert set(_ROUTES) == {ClientEvent(name) for name, spec in EVENTS.items() if spec.is_client_request}
+
+
+@pytest.mark.parametrize(
+    ("event", "fields", "code", "reason"),
+    [
+        # 400 is not an official code: official peers get it as the Computer's 404
+        ("client:get_tools", {"req_id": 5}, 404, "computer_error"),
+        ("client:get_resources", {}, 404, "computer_error"),
+        ("client:get_skill", {"name": 3}, 4016, None),
+        ("client:get_blob", {"blob_handle": 1}, 4018, "invalid_handle"),
+        (
+            "client:put_blob",
+            {"chunk_offset": 0, "eof": True, "blob": "", "total_size": True},
+            4019,
+            "invalid_declaration",
+        ),
+        ("client:put_blob", {"chunk_offset": "0", "eof": True, "blob": ""}, 4019, "range"),
+    ],
+)
+async def test_malformed_requests_get_the_tables_code(
+    tmp_path: Path, event: str, fields: dict[str, Any], code: int, reason: str | None
+) -> None:
+    """A request that does not validate against core's model gets the event's malformed code
+    (docs/protocol.md §8) and, where the code has one, the protocol's ``details.reason``."""
+    link = ComputerLink(Computer("c1", [], spool_dir=tmp_path, landing_root=tmp_path), "http://127.0.0.1:1")
+    try:
+        reply = await link.answer(event, {"agent": "a", "req_id": "r", "computer": "c1", **fields})
+        assert reply["code"] == code, reply
+        if reason is not None:
+            assert reply["details"]["reason"] == reason, reply
+    finally:
+        await link.close()
