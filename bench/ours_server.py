@@ -29,7 +29,7 @@ async def serve(host: str, port: int, token: str, stack: str) -> None:
 
     settings = ServerSettings()
     app = create_app(settings=settings, auth=TokenAuth(token))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio: TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(4096)

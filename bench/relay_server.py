@@ -89,7 +89,7 @@ async def serve(app: Any, host: str, port: int, stack: str) -> None:
     """Run ``app`` under uvicorn on a pre-bound socket and print ``LISTENING <port>``."""
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio: TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(4096)

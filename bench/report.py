@@ -34,6 +34,7 @@ METRICS: dict[str, list[str]] = {
         "server_rss_kb_per_connection",
         "server_cpu_util_idle",
     ],
+    "delivery": ["notify_median_ms", "notify_max_ms", "burst_median_ms", "burst_max_ms"],
     "officefill": ["time_to_all_joined_s", "office_fill_s", "announcements", "server_cpu_ms_per_member"],
     "broadcast": [
         "all_received_p50_ms",

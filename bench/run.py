@@ -32,8 +32,18 @@ from servers import ROOT, SERVER_NAMES, Servers, ours_available
 from smcp.testing.mcp_servers import script_path
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ("latency", "throughput", "broadcast", "connscale", "officefill", "idle", "fullstack", "imports")
-STD_SCENARIOS = {"latency", "throughput"}  # the -std variants only answer the per-call CPU targets
+SCENARIOS = (
+    "latency",
+    "throughput",
+    "broadcast",
+    "delivery",
+    "connscale",
+    "officefill",
+    "idle",
+    "fullstack",
+    "imports",
+)
+STD_SCENARIOS = {"latency", "throughput", "delivery"}  # the -std variants: per-call CPU targets, delivery
 TOOLBOX = script_path("toolbox")
 
 
@@ -131,7 +141,7 @@ class Plan:
     def load_argv(self, url: str, pid: int, scenario: str, *extra: str) -> list[str]:
         return [
             sys.executable,
-            str(HERE / "load.py"),
+            str(HERE / ("delivery.py" if scenario == "delivery" else "load.py")),
             "--url",
             url,
             "--token",
@@ -157,6 +167,8 @@ class Plan:
                         90,
                     )
                 )
+        if "delivery" in a.scenarios:
+            runs.append(("delivery", ["delivery", "--rounds", "20"], 120))
         if "broadcast" in a.scenarios:
             for k in a.receivers:
                 runs.append((f"broadcast_k{k}", ["broadcast", "--receivers", str(k), "--seconds", "30"], 120))
@@ -327,7 +339,7 @@ class Plan:
 
     def run(self) -> None:
         a = self.args
-        wire_scen = {"latency", "throughput", "broadcast", "connscale", "officefill", "idle"}
+        wire_scen = {"latency", "throughput", "broadcast", "delivery", "connscale", "officefill", "idle"}
         for rep in range(1, a.repeat + 1):
             if "imports" in a.scenarios and rep == 1:
                 self.imports(rep)
