@@ -8,17 +8,21 @@ calls, waited for the peer's delayed ACK (tens of ms, every time).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
 import socketio
 
 from smcp.core.roles import Role
-from smcp.server.asgi import listen_socket
+from smcp.server.asgi import create_app, listen_socket
+from smcp.server.core import TokenAuth
 
 pytestmark = pytest.mark.anyio
 
@@ -83,7 +87,9 @@ async def _round(url: str, office: str) -> tuple[float, float]:
                 await asyncio.wait_for(sio.disconnect(), 5)
 
 
-async def test_notification_and_call_burst_are_not_held_back() -> None:
+@asynccontextmanager
+async def _command() -> AsyncIterator[str]:
+    """The ``smcp-server`` command on the plain asyncio loop (where the stall was)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "smcp.server.asgi.cli", "--port", "0", "--token", "T", "--loop", "asyncio",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
@@ -93,22 +99,83 @@ async def test_notification_and_call_burst_are_not_held_back() -> None:
         async with asyncio.timeout(20):
             while not (line := (await proc.stdout.readline()).decode()).startswith("LISTENING "):
                 assert line, "smcp-server exited early"
-        url = f"http://127.0.0.1:{int(line.split()[1])}"
-        async with asyncio.timeout(120):
-            figures = [await _round(url, f"o{i}") for i in range(ROUNDS)]
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
     finally:
         proc.kill()
         await asyncio.wait_for(proc.wait(), 10)
+
+
+@asynccontextmanager
+async def _uvicorn_on_listen_socket() -> AsyncIterator[str]:
+    import uvicorn
+
+    sock = listen_socket("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(create_app(auth=TokenAuth("T")), log_config=None, loop="asyncio"))
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                assert not task.done(), task
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+        sock.close()
+
+
+@asynccontextmanager
+async def _hypercorn() -> AsyncIterator[str]:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    stop = asyncio.Event()
+    app = create_app(auth=TokenAuth("T"))
+    task = asyncio.ensure_future(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                with contextlib.suppress(OSError):
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.close()
+                    break
+                await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+HOSTINGS: dict[str, Callable[[], AbstractAsyncContextManager[str]]] = {
+    "command": _command,
+    "uvicorn-listen_socket": _uvicorn_on_listen_socket,
+    "hypercorn": _hypercorn,
+}
+
+
+@pytest.mark.parametrize("hosting", list(HOSTINGS))
+async def test_notification_and_call_burst_are_not_held_back(hosting: str) -> None:
+    async with HOSTINGS[hosting]() as url, asyncio.timeout(120):
+        figures = [await _round(url, f"o{i}") for i in range(ROUNDS)]
     notify = [n for n, _ in figures]
     burst = [b for _, b in figures]
     print(
-        "join ack -> notify:enter_office: "
+        f"{hosting}: join ack -> notify:enter_office: "
         f"median {statistics.median(notify):.2f} ms, max {max(notify):.2f} ms; "
         f"burst of two calls: median {statistics.median(burst):.2f} ms, max {max(burst):.2f} ms"
     )
-    # With Nagle on: notify 12-40 ms and the burst 44-64 ms in every round, even on a busy machine.
+    # With Nagle on (the command before the fix, 2 busy cores): notify 30-39 ms and the burst 44-64 ms
+    # in every round; without it notify is 0 (it arrives before the ack) and the burst is the relay's
+    # own time, 5-20 ms on the same machine under load.
     assert statistics.median(notify) <= 5 and max(notify) <= 15, notify
-    assert statistics.median(burst) <= 25, burst
+    assert statistics.median(burst) <= 30, burst
 
 
 def test_listen_socket_and_its_connections_have_nodelay() -> None:
