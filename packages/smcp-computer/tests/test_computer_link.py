@@ -543,10 +543,9 @@ async def test_token_may_be_a_callable_and_auth_provider_still_works(server_url:
         return TOKEN
 
     computer = Computer("c1", [], spool_dir=tmp_path)
-    for link in (
-        ComputerLink(computer, server_url, token=token),
-        ComputerLink(computer, server_url, auth_provider=lambda: {"token": TOKEN}),
-    ):
+    with pytest.warns(DeprecationWarning, match="auth_provider"):
+        old_style = ComputerLink(computer, server_url, auth_provider=lambda: {"token": TOKEN})
+    for link in (ComputerLink(computer, server_url, token=token), old_style):
         try:
             await asyncio.wait_for(link.connect(), 30)
             await asyncio.wait_for(link.join("callable-office"), 30)
