@@ -159,7 +159,7 @@ async def test_computer_disconnect_answers_pending_calls_at_once(smcp: Harness) 
     for ack in acks:
         assert ack[0]["code"] == 404
     assert smcp.server.metrics.calls[("client:tool_call", "disconnected")] == 3
-    assert smcp.server._pending == {}
+    assert smcp.server._relay.pending == {}
 
 
 @pytest.mark.parametrize(

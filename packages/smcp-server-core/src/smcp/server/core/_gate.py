@@ -1,20 +1,15 @@
-"""The protocol-version gate as plain ASGI middleware (PROTOCOL §2.2)."""
+"""The protocol-version gate as plain ASGI middleware (docs/protocol.md §2.2)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from smcp.core.versioning import VERSION_QUERY_PARAM, WS_VERSION_CLOSE_CODE, GateRejection, check_version
+from smcp.server.core._types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["VersionGate", "first_query_value"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# The ASGI aliases are re-exported for importers of this module; they live in ``_types``.
+__all__ = ["ASGIApp", "Message", "Receive", "Scope", "Send", "VersionGate", "first_query_value"]
 
 
 def first_query_value(query: str | bytes, key: str = VERSION_QUERY_PARAM) -> str | None:

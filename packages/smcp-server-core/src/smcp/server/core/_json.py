@@ -1,11 +1,24 @@
-"""An optional orjson-backed JSON module for python-socketio's ``json=`` parameter."""
+"""The JSON codec of the server's Socket.IO packets, and an optional orjson-backed one."""
 
 from __future__ import annotations
 
 import json as _stdlib
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["fast_json"]
+__all__ = ["JsonCodec", "fast_json"]
+
+
+class JsonCodec(Protocol):
+    """What ``SMCPServer(json=...)`` needs: the stdlib ``json`` module's ``dumps``/``loads``.
+
+    python-socketio calls ``dumps(obj, separators=(",", ":"))`` and ``loads(text)``; the stdlib
+    ``json`` module itself is a ``JsonCodec``.
+    """
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str: ...
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any: ...
+
 
 # orjson reads integers beyond 64 bits as floats (silently losing digits); let the stdlib parse
 # any text with a run of 19 or more ASCII digits. The check maps every digit byte to "0" and
@@ -33,19 +46,19 @@ class _OrjsonShim:
         except TypeError:
             return _stdlib.dumps(obj, **kwargs)
 
-    def loads(self, text: str | bytes, **kwargs: Any) -> Any:
-        raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        raw = s if isinstance(s, bytes) else s.encode("utf-8", "surrogatepass")
         if _LONG_RUN in raw.translate(_DIGIT_MAP):
-            return _stdlib.loads(text, **kwargs)
+            return _stdlib.loads(s, **kwargs)
         try:
             return self._loads(raw)
         except self._error:
-            return _stdlib.loads(text, **kwargs)
+            return _stdlib.loads(s, **kwargs)
 
 
-def fast_json() -> Any:
-    """A JSON module for ``SMCPServer(json=...)`` (its default): the orjson shim when orjson is
-    installed, else the stdlib ``json`` module."""
+def fast_json() -> JsonCodec:
+    """The default codec of ``SMCPServer(json=...)``: the orjson shim when orjson is installed,
+    else the stdlib ``json`` module."""
     try:
         return _OrjsonShim()
     except ImportError:

@@ -1,16 +1,39 @@
-"""What the server relies on in python-socketio and python-engineio beyond their documented API.
+"""Everything the server relies on in python-socketio and python-engineio beyond their documented API.
 
-``tests/test_server_socketio_internals.py`` checks each of these against the installed versions
-and fails when one is outside :data:`TESTED_SOCKETIO` / :data:`TESTED_ENGINEIO` or no longer
-behaves so.
+No other module of the server touches a private name of either library. Each function says what
+it relies on; ``tests/test_server_socketio_internals.py`` checks the behaviour of each against the
+installed versions and fails when one is outside :data:`TESTED_SOCKETIO` / :data:`TESTED_ENGINEIO`
+or no longer behaves so.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-__all__ = ["TESTED_ENGINEIO", "TESTED_SOCKETIO", "drop_connections", "packet_class", "use_timer_poll"]
+if TYPE_CHECKING:
+    import socketio
+
+__all__ = [
+    "RESERVED_EVENTS",
+    "TESTED_ENGINEIO",
+    "TESTED_SOCKETIO",
+    "RawHeader",
+    "drop_connections",
+    "forget_ack",
+    "forget_callback",
+    "is_default_manager",
+    "oversize_aware_server_class",
+    "packet_class",
+    "raw_header",
+    "send_event_with_ack",
+    "send_raw_ack",
+    "sid_of",
+    "trigger_ack",
+    "use_timer_poll",
+]
 
 # Versions the internals below were checked against: [low, high).
 TESTED_SOCKETIO = ((5, 13), (6, 0))
@@ -135,3 +158,208 @@ async def drop_connections(eio_server: Any) -> None:
         finally:
             socket.queue.put_nowait(None)
             eio_server.sockets.pop(sid, None)
+
+
+# -- the relay's fast path ----------------------------------------------------------------------
+
+
+def is_default_manager(manager: Any) -> bool:
+    """Whether ``manager`` is python-socketio's in-memory ``AsyncManager`` itself (not a subclass).
+
+    Only then may the relay use :func:`send_event_with_ack`; any other manager (a pub/sub one for a
+    cluster, or a subclass with its own bookkeeping) gets the public ``AsyncServer.emit`` path.
+    """
+    import socketio
+
+    return type(manager) is socketio.AsyncManager
+
+
+async def send_event_with_ack(
+    sio: socketio.AsyncServer,
+    sid: str,
+    event: str,
+    data: Any,
+    *,
+    namespace: str,
+    callback: Callable[..., None],
+) -> int | None:
+    """Send ``[event, data]`` to the one local client ``sid`` with an ack id that calls ``callback``.
+
+    What ``sio.emit(event, data, to=sid, callback=...)`` does for one client, without the task
+    python-socketio's manager creates per recipient. Returns the ack id (for :func:`forget_ack`),
+    or ``None`` when ``sid`` is not connected here (nothing was sent).
+
+    Relies on: ``manager.eio_sid_from_sid``, ``manager._generate_ack_id(sid, callback)`` storing
+    ``callback`` in ``manager.callbacks[sid][id]``, ``AsyncServer._send_packet(eio_sid, pkt)`` and
+    ``AsyncServer.packet_class``. Use it only when :func:`is_default_manager` is true.
+    """
+    from socketio import packet
+
+    manager = sio.manager
+    eio_sid = manager.eio_sid_from_sid(sid, namespace)
+    if eio_sid is None:
+        return None
+    ack_id: int = manager._generate_ack_id(sid, callback)
+    await sio._send_packet(
+        eio_sid, sio.packet_class(packet.EVENT, namespace=namespace, data=[event, data], id=ack_id)
+    )
+    return ack_id
+
+
+def forget_ack(manager: Any, sid: str, ack_id: int) -> None:
+    """Drop the pending ack ``ack_id`` of ``sid`` (a relay that gave up waiting for it).
+
+    Relies on: ``manager.callbacks[sid][ack_id]`` (filled by ``_generate_ack_id``; python-socketio
+    removes an entry only when the ack arrives or the client disconnects).
+    """
+    callbacks = manager.callbacks.get(sid)
+    if callbacks is not None:
+        callbacks.pop(ack_id, None)
+
+
+def forget_callback(manager: Any, sid: str, callback: Callable[..., None]) -> None:
+    """Drop the pending ack of ``sid`` whose callback is ``callback`` (after an ``emit(callback=)``).
+
+    Best effort: a manager that keeps its callbacks elsewhere is left alone.
+
+    Relies on: ``manager.callbacks`` mapping ``sid`` to ``{0: counter, ack_id: callback, ...}``.
+    """
+    callbacks = getattr(manager, "callbacks", None)
+    table = callbacks.get(sid) if isinstance(callbacks, dict) else None
+    if not table:
+        return
+    for ack_id, registered in list(table.items()):
+        if registered is callback:
+            del table[ack_id]
+            return
+
+
+def sid_of(sio: socketio.AsyncServer, eio_sid: str, namespace: str) -> str | None:
+    """The Socket.IO sid of the Engine.IO session ``eio_sid`` in ``namespace``, or ``None``.
+
+    Relies on: ``manager.sid_from_eio_sid``.
+    """
+    sid: str | None = sio.manager.sid_from_eio_sid(eio_sid, namespace)
+    return sid
+
+
+async def trigger_ack(sio: socketio.AsyncServer, sid: str, ack_id: int, args: list[Any]) -> None:
+    """Call the callback waiting for ack ``ack_id`` of ``sid`` with ``args``, as if it had arrived.
+
+    Relies on: ``manager.trigger_callback(sid, id, data)``.
+    """
+    await sio.manager.trigger_callback(sid, ack_id, args)
+
+
+async def send_raw_ack(
+    sio: socketio.AsyncServer, eio_sid: str, namespace: str, ack_id: int, data: Any
+) -> None:
+    """Answer a client's event ``ack_id`` with the single argument ``data``, outside any handler.
+
+    Relies on: ``AsyncServer._send_packet`` and ``AsyncServer.packet_class``.
+    """
+    from socketio import packet
+
+    await sio._send_packet(eio_sid, sio.packet_class(packet.ACK, namespace=namespace, id=ack_id, data=[data]))
+
+
+# -- raw messages ---------------------------------------------------------------------------------
+
+
+class RawHeader(NamedTuple):
+    """What the first bytes of an unparsed Socket.IO message say."""
+
+    #: The Socket.IO packet type digit (``"2"`` event, ``"3"`` ack, ...).
+    kind: str
+    namespace: str
+    ack_id: int | None
+    #: The event name of an event packet, ``"<event>"`` when it cannot be read.
+    event: str
+
+
+# Socket.IO packet header: type, optional "/namespace,", optional ack id.
+_HEADER = re.compile(r"([0-6])(?:(/[^,]*),)?(\d+)?")
+_EVENT_NAME = re.compile(r'\["((?:[^"\\]|\\.){0,200})"')
+
+
+def raw_header(data: str) -> RawHeader | None:
+    """Read the header of an encoded Socket.IO packet without decoding its (oversized) payload.
+
+    Relies on: the Socket.IO v5 text encoding (``<type>[/<namespace>,][<ack id>][<json>]``), which
+    python-socketio's ``Packet.encode`` writes and ``Packet.decode`` reads.
+    """
+    header = _HEADER.match(data, 0, 64)
+    if header is None:
+        return None
+    ack_id = header.group(3)
+    event_match = _EVENT_NAME.match(data, header.end(), header.end() + 300)
+    return RawHeader(
+        header.group(1),
+        header.group(2) or "/",
+        int(ack_id) if ack_id is not None else None,
+        event_match.group(1) if event_match else "<event>",
+    )
+
+
+#: Event names python-socketio's handler lookup treats specially: its own ``connect`` and
+#: ``disconnect`` handlers (and the client's reserved names) and the ``"*"`` catch-all.
+RESERVED_EVENTS: frozenset[str] = frozenset({"connect", "disconnect", "connect_error", "message", "*"})
+
+#: ``on_oversized(eio_sid, text)``: a message over the limit, not parsed.
+OnOversized = Callable[[str, str], Awaitable[None]]
+#: ``on_reserved(eio_sid, namespace, ack_id, name)``: an event whose name is reserved or not a string.
+OnReserved = Callable[[str, str, "int | None", Any], Awaitable[None]]
+
+_SERVER_CLASS: type[Any] | None = None
+
+
+def oversize_aware_server_class() -> type[Any]:
+    """An ``AsyncServer`` that hands over what python-socketio must not process itself.
+
+    Its constructor takes ``(on_oversized, limit, on_reserved, **AsyncServer kwargs)``:
+
+    - a text message longer than ``limit`` goes to ``on_oversized`` unparsed, instead of being
+      decoded (binary attachments of a packet already started are left to python-socketio);
+    - an event whose name is not a string, or is in :data:`RESERVED_EVENTS`, goes to ``on_reserved``
+      instead of a handler: python-socketio would hand a client's ``disconnect`` event to the
+      server's own disconnect handler (and ``"*"`` to the catch-all with shifted arguments);
+    - every new Engine.IO socket gets :func:`use_timer_poll`.
+
+    Relies on: ``AsyncServer._handle_eio_connect(eio_sid, environ)``,
+    ``_handle_eio_message(eio_sid, data)``, ``_handle_event(eio_sid, namespace, id, data)`` (every
+    EVENT and completed BINARY_EVENT goes through it, ``data[0]`` the name) and ``_binary_packet``.
+    """
+    global _SERVER_CLASS  # noqa: PLW0603 - built once, on first use, to keep socketio import lazy
+    if _SERVER_CLASS is None:
+        import socketio
+
+        class OversizeAwareServer(socketio.AsyncServer):  # type: ignore[misc]
+            def __init__(
+                self, on_oversized: OnOversized, limit: int, on_reserved: OnReserved, **kwargs: Any
+            ) -> None:
+                super().__init__(**kwargs)
+                self._smcp_oversized = on_oversized
+                self._smcp_limit = limit
+                self._smcp_reserved = on_reserved
+
+            async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
+                use_timer_poll(self.eio, eio_sid)
+                return await super()._handle_eio_connect(eio_sid, environ)
+
+            async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+                if len(data) > self._smcp_limit and eio_sid not in self._binary_packet:
+                    await self._smcp_oversized(eio_sid, data if isinstance(data, str) else "")
+                    return
+                await super()._handle_eio_message(eio_sid, data)
+
+            async def _handle_event(
+                self, eio_sid: str, namespace: str | None, id: int | None, data: Any
+            ) -> None:
+                name = data[0] if isinstance(data, list) and data else None
+                if name.__class__ is not str or name in RESERVED_EVENTS:
+                    await self._smcp_reserved(eio_sid, namespace or "/", id, name)
+                    return
+                await super()._handle_event(eio_sid, namespace, id, data)
+
+        _SERVER_CLASS = OversizeAwareServer
+    return _SERVER_CLASS

@@ -1,0 +1,172 @@
+"""The one wrapper every event handler of the server is built with, from the event's ``EventSpec``.
+
+The wrapper parses the request with the table's model, checks the sender's role (``spec.senders``)
+and that it is in an office, turns errors into the answer the event's ack shape needs and counts
+metrics. A handler's business part receives a :class:`Call` that passed those checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from smcp.core import wire
+from smcp.core.errors import ErrorCode, ForbiddenError, InternalError, SMCPError
+from smcp.core.roles import Role
+from smcp.server.core._registry import JoinRejected
+
+if TYPE_CHECKING:
+    from smcp.core.events import EventSpec
+    from smcp.server.core._registry import Session
+    from smcp.server.core._server import SMCPServer
+
+__all__ = ["Call", "Handler", "internal_error", "object_handler", "pair_handler"]
+
+log = logging.getLogger("smcp.server")
+
+Handler = Callable[..., Awaitable[Any]]
+
+_ARTICLE = {Role.AGENT: "an agent", Role.COMPUTER: "a computer"}
+
+#: The outcome a relayed request is counted under when it is refused with this code.
+_REFUSAL_OUTCOMES = {
+    ErrorCode.BAD_REQUEST: "bad_request",
+    ErrorCode.FORBIDDEN: "forbidden",
+    ErrorCode.NOT_FOUND: "not_found",
+    503: "shutdown",
+}
+
+
+class Call:
+    """One request that passed the wrapper's checks.
+
+    ``data`` is the request as received (a dict once parsed; the relay forwards it), ``req`` the
+    parsed model, ``session`` the sender's session (set when the event is limited to some roles:
+    then it is in an office). The business part of a relayed request sets ``outcome``.
+    """
+
+    __slots__ = ("data", "outcome", "req", "session", "sid")
+
+    def __init__(self, sid: str, data: Any) -> None:
+        self.sid = sid
+        self.data = data
+        self.req: Any = None
+        self.session: Session | None = None
+        self.outcome = "internal"
+
+
+def _role_refusal(spec: EventSpec) -> str:
+    roles = sorted(spec.senders or ())
+    who = " or ".join(_ARTICLE[Role(role)] for role in roles) or "nobody"
+    # A client:* sender must be in an office as well: say so in the same sentence.
+    suffix = " that joined an office" if spec.is_client_request else ""
+    return f"{spec.name} may only be sent by {who}{suffix}"
+
+
+def internal_error(event: str, sid: str, exc: BaseException) -> dict[str, Any]:
+    """Log a handler's unexpected error with its traceback; the 500 payload that answers it."""
+    log.error("error in %s", event, exc_info=exc, extra={"sid": sid})
+    return InternalError(f"Internal server error while handling {event}; see the server log").to_payload()
+
+
+def object_handler(
+    server: SMCPServer,
+    spec: EventSpec,
+    business: Callable[[Call], Awaitable[Any]],
+    *,
+    closing_error: Callable[[], SMCPError] | None = None,
+) -> Handler:
+    """A handler for an event acknowledged with one object (or nothing): errors become ErrorPayloads.
+
+    ``closing_error``: the refusal once the server shuts down (checked before anything else).
+    A ``client:*`` request is counted in ``metrics.calls`` by outcome, any other refusal in
+    ``metrics.rejections``. A ``client:*`` request without ``agent`` gets the sender's name.
+    """
+    event = spec.name
+    restricted = spec.senders is not None
+    relayed = spec.is_client_request
+    role_refusal = _role_refusal(spec) if restricted else ""
+    may_send = spec.may_send
+    parse_request = wire.parse_request
+    registry = server.registry
+    metrics = server.metrics
+
+    async def handler(sid: str, *args: Any) -> Any:
+        call = Call(sid, args[0] if args else None)
+        try:
+            if closing_error is not None and server.closing:
+                raise closing_error()
+            session = await registry.get(sid) if restricted else None
+            data = call.data
+            if relayed and data.__class__ is dict and "agent" not in data and session is not None:
+                # 0.4.2's sync client sends ``robot_id`` instead: the sender is known from its session.
+                data = call.data = {**data, "agent": session.name or ""}
+            call.req = parse_request(event, data)
+            if restricted:
+                if session is None or not may_send(session.role):
+                    raise ForbiddenError(role_refusal, details={"event": event, "reason": "role"})
+                if session.office is None:
+                    raise ForbiddenError(
+                        f"{event}: join an office first", details={"event": event, "reason": "no_office"}
+                    )
+                call.session = session
+            return await business(call)
+        except SMCPError as exc:
+            if relayed:
+                call.outcome = _REFUSAL_OUTCOMES.get(exc.error_code, "error")
+            else:
+                metrics.count_rejection(event)
+            return exc.to_payload()
+        except Exception as exc:
+            call.outcome = "internal"
+            return internal_error(event, sid, exc)
+        finally:
+            if relayed:
+                metrics.count_call(event, call.outcome)
+
+    return handler
+
+
+def pair_handler(
+    server: SMCPServer,
+    spec: EventSpec,
+    business: Callable[[str, Any], Awaitable[None]],
+    *,
+    internal_reason: str,
+    closing_reason: str | None = None,
+    counted: bool = False,
+) -> Handler:
+    """A handler for an event acknowledged with ``[ok, reason]``.
+
+    ``business(sid, req)`` returns on success and raises :class:`JoinRejected` (or an
+    :class:`SMCPError`) to refuse; an unexpected error is logged and answered with
+    ``internal_reason``. ``counted``: count ``joins_total`` / ``join_failures_total``.
+    """
+    event = spec.name
+    parse_request = wire.parse_request
+    metrics = server.metrics
+
+    async def handler(sid: str, *args: Any) -> tuple[bool, str | None]:
+        ok, reason = True, None
+        try:
+            if closing_reason is not None and server.closing:
+                ok, reason = False, closing_reason
+            else:
+                await business(sid, parse_request(event, args[0] if args else None))
+        except JoinRejected as exc:
+            ok, reason = False, str(exc)
+        except SMCPError as exc:
+            ok, reason = False, exc.message
+        except Exception:
+            log.exception("error in %s", event, extra={"sid": sid})
+            ok, reason = False, internal_reason
+        if counted:
+            if ok:
+                metrics.joins_total += 1
+            else:
+                metrics.join_failures_total += 1
+                log.debug("join refused: %s", reason, extra={"sid": sid})
+        return ok, reason
+
+    return handler
