@@ -1,4 +1,4 @@
-"""Connection, join, leave and list_room against a real server (DECISIONS B1, B3, B5, B6, B13)."""
+"""Connection, join, leave and list_room against a real server (docs/protocol.md, differences B1, B3, B5, B6, B13)."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ async def test_join_rules(smcp: Harness) -> None:
     await refused(agent, "agent", "agentA", "o2", "Agent is already in office 'o1'")
     await refused(agent, "computer", "x", "o1", "Role mismatch")
     dup = await smcp.peer()
-    await refused(dup, "computer", "comp1", "o1", "Name 'comp1' is already taken in office 'o1'")
+    await refused(dup, "computer", "comp1", "o1", "Computer with name 'comp1' already exists in room 'o1'")
     await refused(dup, "computer", "agentA", "o1", "already taken")  # unique across roles in the office
     await refused(dup, "computer", "x", "", "office_id must not be empty")
     # B3: the same name in another office is fine

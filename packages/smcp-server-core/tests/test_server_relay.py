@@ -1,4 +1,4 @@
-"""client:* relay, deadlines, disconnects, update_* and cancel (DECISIONS B1, B2, B4, B6, B10)."""
+"""client:* relay, deadlines, disconnects, update_* and cancel (docs/protocol.md, differences B1, B2, B4, B6, B10)."""
 
 from __future__ import annotations
 

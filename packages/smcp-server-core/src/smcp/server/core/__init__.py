@@ -6,7 +6,7 @@
 Public API: :class:`SMCPServer`, :class:`ServerSettings`, :class:`TokenAuth`, :class:`AllowAll`,
 :class:`AuthProvider`, :class:`Principal`, :data:`OfficeAuthorizer`, :class:`Registry`,
 :class:`MemoryRegistry`, :class:`Session`, :class:`ServerMetrics`, :class:`VersionGate`,
-:func:`fast_json`.
+:class:`JsonCodec`, :func:`fast_json`.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ require_core_version("smcp-server-core", __version__)
 
 from smcp.server.core._auth import AllowAll, AuthProvider, OfficeAuthorizer, Principal, TokenAuth  # noqa: E402
 from smcp.server.core._gate import VersionGate  # noqa: E402
-from smcp.server.core._json import fast_json  # noqa: E402
+from smcp.server.core._json import JsonCodec, fast_json  # noqa: E402
 from smcp.server.core._metrics import ServerMetrics  # noqa: E402
 from smcp.server.core._registry import JoinOutcome, JoinRejected, MemoryRegistry, Registry, Session  # noqa: E402
 from smcp.server.core._settings import ServerSettings  # noqa: E402
@@ -41,6 +41,7 @@ __all__ = [
     "AuthProvider",
     "JoinOutcome",
     "JoinRejected",
+    "JsonCodec",
     "MemoryRegistry",
     "OfficeAuthorizer",
     "Principal",

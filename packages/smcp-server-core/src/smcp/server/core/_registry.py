@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from smcp.core.roles import Role
+
 if TYPE_CHECKING:
     from smcp.server.core._auth import Principal
 
@@ -119,20 +121,20 @@ class MemoryRegistry:
             if session.name == name:
                 return JoinOutcome(None, False)
             if members is not None and name in members:
-                raise JoinRejected(f"Name '{name}' is already taken in office '{office}'")
+                raise _name_taken(members[name], name, office)
             old = session.name or ""
             if members is not None:
                 members.pop(old, None)
                 members[name] = session
             session.name = name
             return JoinOutcome((office, old), True)
-        if session.office is not None and role == "agent":
+        if session.office is not None and role == Role.AGENT:
             raise JoinRejected(
                 f"Agent is already in office '{session.office}'; send server:leave_office first"
             )
         if members is not None and name in members:
-            raise JoinRejected(f"Name '{name}' is already taken in office '{office}'")
-        if role == "agent" and self._agents.get(office, 0) >= max_agents:
+            raise _name_taken(members[name], name, office)
+        if role == Role.AGENT and self._agents.get(office, 0) >= max_agents:
             raise JoinRejected(f"Office '{office}' already has an agent; only {max_agents} allowed")
         left: tuple[str, str] | None = None
         if session.office is not None:
@@ -144,7 +146,7 @@ class MemoryRegistry:
         if members is None:
             members = self._offices[office] = {}
         members[name] = session
-        if role == "agent":
+        if role == Role.AGENT:
             self._agents[office] = self._agents.get(office, 0) + 1
         return JoinOutcome(left, True)
 
@@ -182,13 +184,20 @@ class MemoryRegistry:
                 del members[session.name or ""]
             if not members:
                 del self._offices[office]
-        if session.role == "agent":
+        if session.role == Role.AGENT:
             count = self._agents.get(office, 0) - 1
             if count > 0:
                 self._agents[office] = count
             else:
                 self._agents.pop(office, None)
         session.office = None
+
+
+def _name_taken(holder: Session, name: str, office: str) -> JoinRejected:
+    if holder.role == Role.COMPUTER:
+        # 0.4.2's wording, which clients match on (it names no sid).
+        return JoinRejected(f"Computer with name '{name}' already exists in room '{office}'")
+    return JoinRejected(f"Name '{name}' is already taken in office '{office}'")
 
 
 def _copy(session: Session) -> Session:
