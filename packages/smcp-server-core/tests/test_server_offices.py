@@ -1,4 +1,7 @@
-"""Connection, join, leave and list_room against a real server (docs/protocol.md, differences B1, B3, B5, B6, B13)."""
+"""Connection, join, leave and list_room against a real server.
+
+See docs/protocol.md, differences B1, B3, B5, B6, B13.
+"""
 
 from __future__ import annotations
 

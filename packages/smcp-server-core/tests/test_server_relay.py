@@ -1,12 +1,17 @@
-"""client:* relay, deadlines, disconnects, update_* and cancel (docs/protocol.md, differences B1, B2, B4, B6, B10)."""
+"""client:* relay, deadlines, disconnects, update_* and cancel.
+
+See docs/protocol.md, differences B1, B2, B4, B6, B10.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import socketio
 
 from smcp.core.events import ClientEvent
 from smcp.server.core import ServerSettings
@@ -16,6 +21,24 @@ if TYPE_CHECKING:
     from smcp.testing.server import Harness
 
 pytestmark = pytest.mark.anyio
+
+
+class OwnManager(socketio.AsyncManager):  # type: ignore[misc]
+    """Not python-socketio's default manager: the relay must use the public ``emit(callback=)``."""
+
+
+@pytest.fixture(params=["fast", "public"])
+def path(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """``SMCPServer`` arguments for each relay path; every relay test runs on both."""
+    return {} if request.param == "fast" else {"client_manager": OwnManager()}
+
+
+@pytest.fixture
+async def smcp(path: dict[str, Any]) -> AsyncIterator[Harness]:
+    async with running(**path) as h:
+        assert h.server._relay.fast_path is (not path)
+        yield h
+
 
 OTHER_EVENTS = [e.value for e in ClientEvent if e is not ClientEvent.TOOL_CALL]
 
@@ -90,6 +113,40 @@ async def test_malformed_tool_call_gets_400(smcp: Harness, data: Any, field: str
     assert payload["details"]["reason"]
 
 
+@pytest.mark.parametrize("event", [e.value for e in ClientEvent])
+async def test_missing_agent_is_filled_from_the_session(smcp: Harness, event: str) -> None:
+    """0.4.2's sync client sends ``robot_id`` instead of ``agent``: the relay knows the sender."""
+    seen: list[Any] = []
+
+    def handler(ev: str, data: Any) -> Any:
+        seen.append(data)
+        return {"content": [], "isError": False} if ev == "client:tool_call" else {"req_id": "r1"}
+
+    agent = await smcp.agent("agentA")
+    await smcp.computer(handler=handler)
+    data = {k: v for k, v in tool().items() if k != "agent"} | {"robot_id": "agentA"}
+    if event != "client:tool_call":
+        data = {
+            **{k: v for k, v in req().items() if k != "agent"},
+            "robot_id": "agentA",
+            **{
+                "mcp_server": "s",
+                "name": "n",
+                "blob_handle": "h",
+                "chunk_offset": 0,
+                "eof": True,
+                "blob": "",
+            },
+        }
+    ack = await agent.call(event, data)
+    assert "code" not in ack[0]
+    assert seen == [{**data, "agent": "agentA"}]
+    # A present but malformed one is still refused.
+    bad = await agent.call(event, {**data, "agent": None})
+    assert bad[0]["code"] == 400
+    assert bad[0]["details"]["field"] == "agent"
+
+
 async def test_not_found_is_identical_for_unknown_other_office_and_agent_names(smcp: Harness) -> None:
     agent = await smcp.agent("agentA", "o1")
     await smcp.computer("elsewhere", "o2")
@@ -116,11 +173,11 @@ async def test_role_and_office_rules(smcp: Harness) -> None:
     assert smcp.server.metrics.calls[("client:tool_call", "forbidden")] == 1
 
 
-async def test_tool_call_deadline_is_timeout_plus_grace() -> None:
+async def test_tool_call_deadline_is_timeout_plus_grace(path: dict[str, Any]) -> None:
     async def never(event: str, data: Any) -> Any:
         await asyncio.sleep(30)
 
-    async with running(ServerSettings(grace=0.3, default_timeout=0.4)) as h:
+    async with running(ServerSettings(grace=0.3, default_timeout=0.4), **path) as h:
         agent = await h.agent()
         comp = await h.computer(handler=never)
         started = time.monotonic()
@@ -281,7 +338,7 @@ async def test_no_handler_error_reaches_the_log(smcp: Harness, caplog: pytest.Lo
 LIMIT = 64 * 1024
 
 
-async def test_oversized_messages_fail_alone_and_connections_stay_up() -> None:
+async def test_oversized_messages_fail_alone_and_connections_stay_up(path: dict[str, Any]) -> None:
     big = "x" * (LIMIT + 10)
 
     def handler(event: str, data: Any) -> Any:
@@ -289,7 +346,7 @@ async def test_oversized_messages_fail_alone_and_connections_stay_up() -> None:
             return {"content": [{"type": "text", "text": big}], "isError": False}
         return {"content": [], "isError": False, "ok": True}
 
-    async with running(ServerSettings(max_message_size=LIMIT)) as h:
+    async with running(ServerSettings(max_message_size=LIMIT), **path) as h:
         assert h.server.settings.effective_transport_limit == LIMIT + 1024 * 1024
         agent = await h.agent()
         comp = await h.computer(handler=handler)
@@ -311,7 +368,9 @@ async def test_oversized_messages_fail_alone_and_connections_stay_up() -> None:
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
-async def test_shutdown_answers_in_flight_calls_and_clients_come_back(transport: str) -> None:
+async def test_shutdown_answers_in_flight_calls_and_clients_come_back(
+    transport: str, path: dict[str, Any]
+) -> None:
     """A server going down for a restart: callers get an answer, clients reconnect instead of giving up."""
     import socketio
 
@@ -320,7 +379,7 @@ async def test_shutdown_answers_in_flight_calls_and_clients_come_back(transport:
     async def never_answers(event: str, data: Any) -> Any:
         await asyncio.sleep(60)
 
-    async with running() as smcp:
+    async with running(**path) as smcp:
         await smcp.computer(handler=never_answers)
         agent = await smcp.agent()
         client = socketio.AsyncClient(reconnection=True, reconnection_delay=30)
