@@ -1,4 +1,4 @@
-"""python-socketio internals the server relies on (``_socketio_internals`` and ``_server``).
+"""python-socketio internals the server relies on (all of them in ``_socketio_internals``).
 
 These fail loudly when python-socketio is upgraded past the tested range or changes what we use:
 re-check each use, then widen ``TESTED_SOCKETIO``.
@@ -21,8 +21,14 @@ from smcp.server.core import ServerSettings
 from smcp.server.core._socketio_internals import (
     TESTED_ENGINEIO,
     TESTED_SOCKETIO,
+    RawHeader,
     _timer_poll_class,
+    forget_ack,
+    forget_callback,
+    is_default_manager,
     packet_class,
+    raw_header,
+    send_event_with_ack,
     use_timer_poll,
 )
 from smcp.testing.server import running
@@ -38,7 +44,7 @@ def _version_tuple(text: str) -> tuple[int, ...]:
         (
             "python-socketio",
             TESTED_SOCKETIO,
-            "_socketio_internals.py and the private names used in _server.py",
+            "every function of _socketio_internals.py",
         ),
         ("python-engineio", TESTED_ENGINEIO, "use_timer_poll and drop_connections in _socketio_internals.py"),
     ],
@@ -203,3 +209,100 @@ async def test_binary_reply_is_relayed_with_its_attachments() -> None:
         }
         (reply,) = await agent.call("client:tool_call", data)
     assert reply["raw"] == blob
+
+
+def test_default_manager_is_recognised_and_subclasses_are_not() -> None:
+    class Sub(socketio.AsyncManager):  # type: ignore[misc]
+        pass
+
+    assert is_default_manager(socketio.AsyncServer(async_mode="asgi").manager)
+    assert not is_default_manager(Sub())
+
+
+def test_event_handling_still_goes_through_handle_event() -> None:
+    from socketio import async_server
+
+    params = list(inspect.signature(async_server.AsyncServer._handle_event).parameters)
+    assert params == ["self", "eio_sid", "namespace", "id", "data"]
+    source = inspect.getsource(async_server.AsyncServer._handle_eio_message)
+    assert source.count("self._handle_event(") == 2  # EVENT and a completed BINARY_EVENT
+    assert set(base_server.BaseServer.reserved_events) <= {
+        "connect",
+        "disconnect",
+        "connect_error",
+        "message",
+    }
+
+
+@pytest.mark.anyio
+async def test_send_event_with_ack_and_forget_ack() -> None:
+    async def slow(event: str, data: Any) -> Any:
+        if data.get("slow"):
+            await asyncio.sleep(30)
+        return {"got": data}
+
+    async with running(ServerSettings()) as h:
+        comp = await h.computer(handler=slow)
+        sio = h.server.sio
+        sid = comp.sio.get_sid("/smcp")
+        replies: list[tuple[Any, ...]] = []
+        done = asyncio.Event()
+
+        def on_ack(*args: Any) -> None:
+            replies.append(args)
+            done.set()
+
+        ack_id = await send_event_with_ack(
+            sio, sid, "client:get_tools", {"x": 1}, namespace="/smcp", callback=on_ack
+        )
+        assert isinstance(ack_id, int)
+        await asyncio.wait_for(done.wait(), 5)
+        assert replies == [({"got": {"x": 1}},)]
+        assert ack_id not in sio.manager.callbacks[sid]  # python-socketio dropped the answered entry
+        assert await send_event_with_ack(sio, "nobody", "e", {}, namespace="/smcp", callback=on_ack) is None
+        pending = await send_event_with_ack(
+            sio, sid, "client:get_tools", {"slow": True}, namespace="/smcp", callback=on_ack
+        )
+        assert pending in sio.manager.callbacks[sid]
+        forget_ack(sio.manager, sid, pending)  # type: ignore[arg-type]
+        assert pending not in sio.manager.callbacks[sid]
+        forget_ack(sio.manager, "nobody", 1)
+
+
+def test_forget_callback_removes_only_that_callback() -> None:
+    manager = socketio.AsyncManager()
+
+    def one(*args: Any) -> None: ...
+
+    def two(*args: Any) -> None: ...
+
+    first = manager._generate_ack_id("s", one)
+    second = manager._generate_ack_id("s", two)
+    forget_callback(manager, "s", one)
+    assert first not in manager.callbacks["s"] and manager.callbacks["s"][second] is two
+    forget_callback(manager, "other", two)
+    forget_callback(object(), "s", two)
+    assert manager.callbacks["s"][second] is two
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('2/smcp,12["client:tool_call",{"x":"' + "y" * 1000, RawHeader("2", "/smcp", 12, "client:tool_call")),
+        ('3/smcp,7[{"content":"', RawHeader("3", "/smcp", 7, "<event>")),
+        ('2["e\\"q",1]', RawHeader("2", "/", None, 'e\\"q')),
+        ("2/smcp,[5]", RawHeader("2", "/smcp", None, "<event>")),
+        ("x" * 10, None),
+    ],
+)
+def test_raw_header_matches_what_python_socketio_encodes(text: str, expected: RawHeader | None) -> None:
+    assert raw_header(text) == expected
+
+
+def test_raw_header_reads_python_socketio_encoding() -> None:
+    encoded = packet.Packet(
+        packet.EVENT, data=["client:get_blob", {"a": 1}], namespace="/smcp", id=99
+    ).encode()
+    assert raw_header(encoded) == RawHeader("2", "/smcp", 99, "client:get_blob")
+    encoded = packet.Packet(packet.ACK, data=[{"a": 1}], namespace="/smcp", id=3).encode()
+    assert raw_header(encoded) == RawHeader("3", "/smcp", 3, "<event>")
