@@ -99,9 +99,9 @@ def object_handler(
                 raise closing_error()
             session = await registry.get(sid) if restricted else None
             data = call.data
-            if relayed and data.__class__ is dict and "agent" not in data and session is not None:
+            if relayed and data.__class__ is dict and "agent" not in data and session and session.name:
                 # 0.4.2's sync client sends ``robot_id`` instead: the sender is known from its session.
-                data = call.data = {**data, "agent": session.name or ""}
+                data = call.data = {**data, "agent": session.name}
             call.req = parse_request(event, data)
             if restricted:
                 if session is None or not may_send(session.role):
