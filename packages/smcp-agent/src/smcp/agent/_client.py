@@ -265,7 +265,7 @@ class AsyncAgent:
         """Build and send the request of ``event``; return it and the raw ack."""
         from smcp.core import wire
 
-        spec = EVENTS[event.value]
+        spec = EVENTS[str(event)]
         request = self._build(spec, fields)
         reply = await self._conn.call(spec.name, wire.to_wire(request), self._deadline(spec, request))
         return request, reply
@@ -280,11 +280,11 @@ class AsyncAgent:
 
         request, reply = await self._send(event, fields)
         if reply is None:
-            raise MalformedReplyError(f"{event.value}: empty ack; the peer does not implement this event")
-        parsed = wire.parse_reply(event.value, reply)
+            raise MalformedReplyError(f"{event}: empty ack; the peer does not implement this event")
+        parsed = wire.parse_reply(str(event), reply)
         echo, sent = getattr(parsed, "req_id", None), getattr(request, "req_id", None)
         if echo is not None and echo != sent:
-            raise MalformedReplyError(f"{event.value}: reply is for request {echo!r}, not {sent!r}")
+            raise MalformedReplyError(f"{event}: reply is for request {echo!r}, not {sent!r}")
         return parsed
 
     # -- compatibility for tests and harnesses that drive the wire directly -------------------------

@@ -355,7 +355,7 @@ class ComputerLink:
         sio.on("connect_error", on_connect_error, namespace=NAMESPACE)
         sio.on(NotifyEvent.TOOL_CALL_CANCEL.value, on_cancel, namespace=NAMESPACE)
         for event in _ROUTES:
-            sio.on(event.value, self._handler(event), namespace=NAMESPACE)
+            sio.on(str(event), self._handler(event), namespace=NAMESPACE)
 
     def _handler(self, event: ClientEvent) -> Callable[..., Awaitable[dict[str, Any]]]:
         async def handle(data: Any = None, *_: Any) -> dict[str, Any]:
@@ -368,26 +368,26 @@ class ComputerLink:
         from smcp.core import results
         from smcp.core.errors import NotFoundError, SMCPError
 
-        event = ClientEvent(event)
         try:
             if isinstance(data, dict) and data.get("computer") not in (None, self.name):
                 raise NotFoundError(
                     f"Computer with name '{data.get('computer')}' not found (this Computer is '{self.name}')",
                     details={"computer_name": str(data.get("computer"))},
                 )
-            route, parse = _ROUTES[event]
+            key = cast(ClientEvent, event)  # a plain str finds its ClientEvent key (a StrEnum)
+            route, parse = _ROUTES[key]
             try:
-                req = parse(event, data)
+                req = parse(key, data)
             except SMCPError as exc:
-                if event is ClientEvent.TOOL_CALL:  # a tool call is always answered with a result
+                if event == ClientEvent.TOOL_CALL:  # a tool call is always answered with a result
                     return results.exception_result(exc.message, "ValidationError")
                 raise
             return await route(self.computer, req)
         except SMCPError as exc:
             return _official_payload(exc, self.name)
         except Exception as exc:
-            logger.exception("%s failed", event.value)
-            if event is ClientEvent.TOOL_CALL:
+            logger.exception("%s failed", event)
+            if event == ClientEvent.TOOL_CALL:
                 return results.exception_result(str(exc) or type(exc).__name__, type(exc).__name__)
             return _official_payload(exc, self.name)
 
@@ -414,7 +414,7 @@ def _parse(event: ClientEvent, data: Any) -> BaseModel:
     from smcp.core.errors import SMCPError
 
     try:
-        return wire.parse_request(event.value, data, at_computer=True)
+        return wire.parse_request(str(event), data, at_computer=True)
     except SMCPError as exc:
         reason = _MALFORMED_REASON.get(event)
         if reason is not None:  # the protocol's reason enum; the message names the field

@@ -75,10 +75,11 @@ class Relay:
         self._idle: asyncio.Event | None = None
 
     def handlers(self) -> dict[str, Handler]:
-        """Event name → wrapped handler, for every ``client:*`` event."""
+        """Event name → wrapped handler, for every ``client:*`` event of the table."""
         handlers: dict[str, Handler] = {}
-        for event in ClientEvent:
-            spec = EVENTS[event.value]
+        for spec in EVENTS.values():
+            if not spec.is_client_request:
+                continue
             handlers[spec.name] = object_handler(
                 self._server, spec, self._business(spec), closing_error=shutting_down
             )
