@@ -77,7 +77,7 @@ async def wait_until_answering(port: int, timeout: float = 20.0) -> None:
 
 async def serve(args: argparse.Namespace) -> None:
     app = build_app(args.hosting, args.token, args.mount)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)

@@ -32,7 +32,7 @@ NS = "/smcp"
 @asynccontextmanager
 async def serve(app: Any) -> AsyncIterator[str]:
     """Run ``app`` on uvicorn on a pre-bound loopback socket; yield its base URL."""
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # -> TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]

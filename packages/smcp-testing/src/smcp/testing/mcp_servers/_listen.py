@@ -17,7 +17,9 @@ async def serve_announced(app: Any, host: str, port: int, *, name: str) -> None:
     """Bind ``host:port`` (0 = any free port), run ``app`` under uvicorn, print the port once ready."""
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)
