@@ -2,7 +2,7 @@
 
 Socket.IO-free on purpose: the two clients own their sockets, but the handshake URL, the
 credential, the version rejection (4008), the join request and its ack, and the re-join backoff
-are decided here once (docs/protocol.md §2, §4).
+are decided here once (docs/protocol.md §2 and §5.2).
 """
 
 from __future__ import annotations

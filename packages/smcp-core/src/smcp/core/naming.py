@@ -1,4 +1,4 @@
-"""Naming rules: bundle ids, exposed tool names, skill names, request ids (PROTOCOL §9.1, §12.1)."""
+"""Naming rules: bundle ids, exposed tool names, skill names, request ids (docs/protocol.md §9.1, §12.1)."""
 
 from __future__ import annotations
 

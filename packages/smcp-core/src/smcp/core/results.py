@@ -1,4 +1,4 @@
-"""``CallToolResult`` on the wire (PROTOCOL §9.4) and the standard results every role builds.
+"""``CallToolResult`` on the wire (docs/protocol.md §9.4) and the standard results every role builds.
 
 The wire shape is the one 0.4.2 emits: keys ``meta``, ``content``, ``structuredContent``,
 ``isError`` in that order; content items carry ``annotations`` and ``meta`` (``null`` when

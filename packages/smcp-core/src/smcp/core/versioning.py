@@ -1,4 +1,4 @@
-"""Protocol version: the compatibility rule and the HTTP version gate (PROTOCOL §2.2).
+"""Protocol version: the compatibility rule and the HTTP version gate (docs/protocol.md §2.2).
 
 The gate's rejection bodies are data here so that the server sends them byte for byte as
 0.4.2 does and clients parse them with the same code.

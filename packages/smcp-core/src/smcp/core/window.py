@@ -1,4 +1,4 @@
-"""``window://`` URIs: parsing and building (PROTOCOL §10.1)."""
+"""``window://`` URIs: parsing and building (docs/protocol.md §10.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pydantic models of every SMCP payload (PROTOCOL §8). Serialise them with :mod:`smcp.core.wire`."""
+"""Pydantic models of every SMCP payload (docs/protocol.md §8). Serialise them with :mod:`smcp.core.wire`."""
 
 from smcp.core.models._base import MAX_ID_LENGTH, MAX_NAME_LENGTH, AgentCallData, ComputerRequest, WireModel
 from smcp.core.models._duration import format_duration, parse_duration
