@@ -12,79 +12,18 @@ import contextlib
 import socket
 import statistics
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
 
 import pytest
-import socketio
 
-from smcp.core.roles import Role
 from smcp.server.asgi import create_app, listen_socket
 from smcp.server.core import TokenAuth
+from smcp.testing.delivery import delivery_round
 
 pytestmark = pytest.mark.anyio
 
-NS = "/smcp"
 ROUNDS = 20
-
-
-async def _connect(url: str, sio: socketio.AsyncClient) -> None:
-    await sio.connect(
-        f"{url}?a2c_version=0.4.0",
-        auth={"token": "T"},
-        namespaces=[NS],
-        transports=["websocket"],
-        wait_timeout=5,
-    )
-
-
-async def _round(url: str, office: str) -> tuple[float, float]:
-    """One Computer joins, then an Agent; returns (join ack -> notify, burst of two calls) in ms."""
-    comp = socketio.AsyncClient(reconnection=False)
-    agent = socketio.AsyncClient(reconnection=False)
-    entered: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-
-    async def on_enter(data: Any) -> None:
-        if not entered.done():
-            entered.set_result(time.perf_counter())
-
-    async def on_call(data: Any) -> dict[str, Any]:
-        return {"content": [{"type": "text", "text": "ok"}], "isError": False}
-
-    comp.on("notify:enter_office", on_enter, namespace=NS)
-    comp.on("client:tool_call", on_call, namespace=NS)
-    try:
-        await _connect(url, comp)
-        join = {"role": Role.COMPUTER, "name": "c", "office_id": office}
-        assert await comp.call("server:join_office", join, namespace=NS, timeout=5) == (True, None)
-        await _connect(url, agent)
-        join = {"role": Role.AGENT, "name": "a", "office_id": office}
-        assert await agent.call("server:join_office", join, namespace=NS, timeout=5) == (True, None)
-        acked = time.perf_counter()
-        notify = max(0.0, await asyncio.wait_for(entered, 5) - acked)
-
-        def call(req_id: str) -> Any:
-            req = {
-                "agent": "a",
-                "req_id": req_id,
-                "computer": "c",
-                "tool_name": "t",
-                "params": {},
-                "timeout": 5,
-            }
-            return agent.call("client:tool_call", req, namespace=NS, timeout=5)
-
-        start = time.perf_counter()
-        replies = await asyncio.gather(call("1"), call("2"))
-        burst = time.perf_counter() - start
-        assert all(r["isError"] is False for r in replies), replies
-        return notify * 1000, burst * 1000
-    finally:
-        for sio in (agent, comp):
-            if sio.connected:
-                await asyncio.wait_for(sio.disconnect(), 5)
 
 
 @asynccontextmanager
@@ -163,7 +102,7 @@ HOSTINGS: dict[str, Callable[[], AbstractAsyncContextManager[str]]] = {
 @pytest.mark.parametrize("hosting", list(HOSTINGS))
 async def test_notification_and_call_burst_are_not_held_back(hosting: str) -> None:
     async with HOSTINGS[hosting]() as url, asyncio.timeout(120):
-        figures = [await _round(url, f"o{i}") for i in range(ROUNDS)]
+        figures = [await delivery_round(url, f"o{i}", token="T", timeout=5) for i in range(ROUNDS)]
     notify = [n for n, _ in figures]
     burst = [b for _, b in figures]
     print(
