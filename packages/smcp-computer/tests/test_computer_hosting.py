@@ -163,12 +163,14 @@ async def test_unknown_forbidden_aliased(
     toolbox: Computer, name: str, params: Any, structured_error: str
 ) -> None:
     result = await toolbox.call_tool(name, params, timeout=5)
-    assert result == {
-        "meta": None,
-        "content": [],
-        "structuredContent": {"error": structured_error, "error_type": "ValueError"},
-        "isError": True,
-    }
+    # structuredContent stays 0.4.2's; the text item is for people and names the available tools
+    assert result["structuredContent"] == {"error": structured_error, "error_type": "ValueError"}
+    assert result["isError"] is True and result["meta"] is None
+    (item,) = result["content"]
+    assert item["type"] == "text"
+    assert item["text"].startswith(f"No tool named '{name}' on this Computer. Available tools: ")
+    assert "tb__say" in item["text"] and "tb__add" in item["text"]
+    assert "ExposedToolMapping" not in item["text"] and "ValueError" not in item["text"]
 
 
 async def test_call_result_carries_tool_meta_object(toolbox: Computer) -> None:
@@ -204,7 +206,7 @@ async def test_slow_call_does_not_block_listing(toolbox: Computer) -> None:
 
 @pytest.mark.parametrize(
     ("confirm", "text_part"),
-    [(None, "auto_apply"), (refuse, "二次确认被拒绝")],
+    [(None, "auto_apply"), (refuse, "二次确认被拒绝"), (refuse, "refused to confirm")],
 )
 async def test_confirmation_gate(confirm: Any, text_part: str) -> None:
     computer = make({"tb": stdio_decl()}, confirm=confirm)

@@ -49,8 +49,12 @@ logger = logging.getLogger("smcp.computer")
 ConfirmCallback = Callable[[str, dict[str, Any]], Awaitable[bool]]
 """``async confirm(exposed_name, params) -> bool``: True approves the call."""
 
-#: Text 0.4.2 puts in a refused-confirmation result (kept for users who match on it).
-CONFIRM_REJECTED_TEXT = "工具调用二次确认被拒绝，请稍后再试"
+#: Text of a refused-confirmation result: 0.4.2's words (kept for users who match on it), then English.
+_LISTED_TOOLS = 50
+
+CONFIRM_REJECTED_TEXT = (
+    "工具调用二次确认被拒绝，请稍后再试 / The user refused to confirm this tool call; try again later"
+)
 HISTORY_SIZE = 10
 
 
@@ -361,8 +365,7 @@ class Computer:
 
         entry = self._registry().get(exposed_name)
         if entry is None:
-            message = f"Tool '{exposed_name}' not found in ExposedToolMapping"
-            return _typed(results.exception_result(message, "ValueError"))
+            return _typed(self._unknown_tool_result(exposed_name))
         started, started_at = time.monotonic(), time.time()
         task = asyncio.ensure_future(self._confirm_and_run(entry, params, timeout or None))
         if req_id is not None:
@@ -394,6 +397,22 @@ class Computer:
                 bool(result.get("isError")),
             )
         )
+        return result
+
+    def _unknown_tool_result(self, exposed_name: str) -> dict[str, Any]:
+        """0.4.2's unknown-tool result (its ``structuredContent`` unchanged, for peers that read it) plus
+        one text item that names the tool and the available ones."""
+        from smcp.core import results
+
+        result = results.exception_result(
+            f"Tool '{exposed_name}' not found in ExposedToolMapping", "ValueError"
+        )
+        names = sorted(self._registry())
+        shown = ", ".join(names[:_LISTED_TOOLS]) if names else "none"
+        if len(names) > _LISTED_TOOLS:
+            shown += f", ... ({len(names) - _LISTED_TOOLS} more)"
+        text = f"No tool named '{exposed_name}' on this Computer. Available tools: {shown}"
+        result["content"] = [{"type": "text", "text": text, "annotations": None, "meta": None}]
         return result
 
     def cancel(self, req_id: str) -> bool:
