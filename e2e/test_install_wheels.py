@@ -12,6 +12,8 @@ import pathlib
 import re
 import subprocess
 import sys
+import zipfile
+from email.parser import Parser
 
 import pytest
 
@@ -66,6 +68,32 @@ def test_a_wheel_and_an_sdist_per_distribution(artifacts: pathlib.Path) -> None:
     names = sorted(p.name for p in artifacts.iterdir() if p.suffix in (".whl", ".gz"))
     assert len(names) == 2 * len(DISTS), names
     assert sum(n.endswith(".whl") for n in names) == len(DISTS)
+
+
+#: the repository address in every wheel's Project-URLs (and the package READMEs' absolute links)
+REPOSITORY = "https://github.com/smcp-python/smcp-python"
+PROJECT_URLS = ("Homepage", "Documentation", "Source", "Changelog")
+
+
+@pytest.mark.parametrize("dist", DISTS)
+def test_wheel_carries_the_license_and_project_urls(dist: str, artifacts: pathlib.Path) -> None:
+    (wheel,) = artifacts.glob(f"{dist.replace('-', '_')}-*.whl")
+    license_text = (ROOT / "LICENSE").read_text()
+    assert (ROOT / "packages" / dist / "LICENSE").read_text() == license_text, "copy differs from the root's"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (licensed,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+        assert archive.read(licensed).decode() == license_text
+        (meta_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        meta = Parser().parsestr(archive.read(meta_name).decode())
+    assert meta["License-Expression"] == "MIT"
+    assert meta.get_all("License-File") == ["LICENSE"]
+    urls = dict(entry.split(", ", 1) for entry in meta.get_all("Project-URL") or [])
+    assert set(PROJECT_URLS) <= set(urls), urls
+    assert all(url.startswith(REPOSITORY) for url in urls.values()), urls
+    # the README is the PyPI description: a relative link there leads nowhere
+    relative = re.findall(r"\]\((?!https?://|#)([^)]+)\)", meta.get_payload())
+    assert not relative, f"{dist}'s README has relative links: {relative}"
 
 
 @pytest.mark.parametrize("dist", DISTS)
