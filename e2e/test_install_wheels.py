@@ -8,6 +8,7 @@ client stack, a server install carries no MCP client, the test kit alone carries
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -127,3 +128,28 @@ def test_role_installs_and_imports_alone(dist: str, artifacts: pathlib.Path, tmp
     if dist != "smcp-testing":  # the test kit's base install carries no role, so no smcp-core
         code += f"; import smcp.core; assert smcp.core.__version__ == {version!r}"
     run(python, "-c", code)
+
+
+def test_scripts_hatch_build_builds_every_distribution(tmp_path: pathlib.Path) -> None:
+    """The documented `scripts/hatch build`: at the root every distribution, in a package folder that one."""
+    hatch = ROOT / "scripts" / "hatch"
+    if not (ROOT / ".venv-hatch" / "bin" / "hatch").exists():
+        pytest.skip("scripts/hatch has not installed hatch yet (that needs the package index)")
+    env = {**os.environ, "HATCH_BUILD_LOCATION": str(tmp_path / "all")}
+    done = subprocess.run(
+        [str(hatch), "build", "-t", "wheel"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    built = sorted(p.name.split("-")[0] for p in (tmp_path / "all").glob("*.whl"))
+    assert built == sorted(d.replace("-", "_") for d in DISTS)
+    env["HATCH_BUILD_LOCATION"] = str(tmp_path / "one")
+    done = subprocess.run(
+        [str(hatch), "build", "-t", "wheel"],
+        cwd=ROOT / "packages" / "smcp-core" / "src",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [p.name.split("-")[0] for p in (tmp_path / "one").iterdir()] == ["smcp_core"]
