@@ -7,7 +7,9 @@
     smcp-agent ... watch            # notifications as they arrive
     smcp-agent ... repl             # interactive, with completion of computer and tool names
 
-Exit status: 0 on success, 1 when the request failed (one line on stderr), 2 for usage errors.
+Exit status: 0 on success, 1 when the request failed (one line on stderr), 2 for usage errors
+(also one line on stderr). Every connection option can come from the environment: ``SMCP_URL``,
+``SMCP_OFFICE``, ``SMCP_TOKEN``, ``SMCP_NAME``.
 """
 
 from __future__ import annotations
@@ -19,14 +21,20 @@ import shlex
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
     from smcp.agent._client import AsyncAgent
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="A2C-SMCP Agent command line.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="A2C-SMCP Agent command line."
+)
+
+
+class UsageFault(Exception):
+    """A usage error found after parsing (missing connection option, bad value): exit status 2."""
 
 
 @dataclass
@@ -83,6 +91,14 @@ def _run(
     from smcp.core.errors import SMCPException
 
     opts: Options = ctx.obj
+    if not opts.url:
+        raise UsageFault("--url is required (or set SMCP_URL)")
+    if not opts.office:
+        raise UsageFault("--office is required (or set SMCP_OFFICE)")
+    if not opts.request_timeout > 0:
+        raise UsageFault(
+            f"--request-timeout must be a positive number of seconds, got {opts.request_timeout}"
+        )
 
     async def main() -> int:
         async with _agent(opts, cache=cache) as agent:
@@ -98,20 +114,44 @@ def _run(
     raise typer.Exit(code)
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from smcp.agent._version import __version__
+
+        sys.stdout.write(f"smcp-agent {__version__}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main_options(  # noqa: PLR0917 - typer maps parameters to options
     ctx: typer.Context,
-    url: Annotated[str, typer.Option(help="Server URL, e.g. http://127.0.0.1:8000", envvar="SMCP_URL")],
-    office: Annotated[str, typer.Option(help="Office to join", envvar="SMCP_OFFICE")],
-    token: Annotated[str | None, typer.Option(help="Token (or set SMCP_TOKEN)", envvar="SMCP_TOKEN")] = None,
-    name: Annotated[str, typer.Option(help="This Agent's name in the office")] = "smcp-agent-cli",
+    url: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="Server URL, e.g. http://127.0.0.1:8000", envvar="SMCP_URL"),
+    ] = None,
+    office: Annotated[
+        str | None, typer.Option(metavar="OFFICE", help="Office to join", envvar="SMCP_OFFICE")
+    ] = None,
+    token: Annotated[str | None, typer.Option(metavar="TOKEN", help="Token", envvar="SMCP_TOKEN")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="This Agent's name in the office", envvar="SMCP_NAME"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
-    polling: Annotated[bool, typer.Option(help="Connect with HTTP long-polling first")] = False,
-    request_timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer")] = 20.0,
+    polling: Annotated[bool, typer.Option("--polling", help="Connect with HTTP long-polling first")] = False,
+    request_timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds to wait for each answer")
+    ] = 20.0,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version and exit"),
+    ] = False,
 ) -> None:
     """Connect to URL, join OFFICE and run one command."""
     transports = ("polling", "websocket") if polling else ("websocket",)
-    ctx.obj = Options(url, token, office, name, as_json, transports, request_timeout)
+    ctx.obj = Options(
+        url or "", token, office or "", name or "smcp-agent-cli", as_json, transports, request_timeout
+    )
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -177,10 +217,12 @@ def call(
     ctx: typer.Context,
     computer: str,
     tool: str,
-    params: Annotated[str, typer.Option(help="Tool arguments as a JSON object")] = "{}",
-    timeout: Annotated[float, typer.Option(help="Tool call timeout in seconds")] = 60.0,
+    params: Annotated[str, typer.Option(metavar="JSON", help="Tool arguments as a JSON object")] = "{}",
+    timeout: Annotated[float, typer.Option(metavar="SECONDS", help="Tool call timeout in seconds")] = 60.0,
 ) -> None:
     """Call TOOL on COMPUTER; exit status 1 if the tool reports an error."""
+    if not timeout > 0:
+        raise UsageFault(f"--timeout must be a positive number of seconds, got {timeout}")
     try:
         arguments = json.loads(params)
     except ValueError as exc:
@@ -232,8 +274,8 @@ def config(ctx: typer.Context, computer: str) -> None:
 def desktop(
     ctx: typer.Context,
     computer: str,
-    size: Annotated[int | None, typer.Option(help="At most this many windows")] = None,
-    window: Annotated[str | None, typer.Option(help="Only this window:// URI")] = None,
+    size: Annotated[int | None, typer.Option(metavar="N", help="At most this many windows")] = None,
+    window: Annotated[str | None, typer.Option(metavar="URI", help="Only this window:// URI")] = None,
 ) -> None:
     """Show the desktop (rendered windows) of COMPUTER."""
 
@@ -289,9 +331,13 @@ def skills(ctx: typer.Context, computer: str) -> None:
 @app.command()
 def watch(
     ctx: typer.Context,
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds")] = None,
+    duration: Annotated[
+        float | None, typer.Option(metavar="SECONDS", help="Stop after this many seconds")
+    ] = None,
 ) -> None:
     """Print notifications as they arrive (one line each; JSON lines with --json) until Ctrl-C."""
+    if duration is not None and not duration > 0:
+        raise UsageFault(f"--duration must be a positive number of seconds, got {duration}")
 
     async def work(agent: AsyncAgent, opts: Options) -> int:
         from smcp.agent._handlers import AGENT_NOTIFICATIONS, Notification, notify_kind
@@ -429,9 +475,28 @@ def repl(ctx: typer.Context) -> None:
     _run(ctx, work, cache=True)
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point; usage errors are one line on stderr and exit status 2."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except UsageFault as exc:
+        _usage_exit(str(exc))
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:
+        # the parser's own errors (typer bundles its own click or uses click's): exit_code 2 = usage
+        if getattr(exc, "exit_code", None) != 2 or not hasattr(exc, "format_message"):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.stdout.write(exc.format_message() + "\n")
+            sys.exit(2)
+        _usage_exit(exc.format_message())
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_exit(message: str) -> NoReturn:
+    _fail(" ".join(message.split()) + "; see --help")
+    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,99 @@
+"""The ``smcp-agent`` command as a subprocess, against an in-process server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import pytest
+
+from smcp.agent.cli import app
+from smcp.testing.server import TOKEN, running
+
+pytestmark = pytest.mark.anyio
+
+SUBCOMMANDS = [c.name or c.callback.__name__ for c in app.registered_commands if c.callback]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMCP_") and k != "COLUMNS"}
+    env.update(extra)
+    return env
+
+
+async def cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 30
+) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "smcp.agent.cli",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env or _env(),
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else None), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def connect_args(url: str, *more: str) -> list[str]:
+    return ["--url", url, "--token", TOKEN, "--office", "o1", *more]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+async def test_every_help_works_without_connection_options(command: str) -> None:
+    code, out, err = await cli(command, "--help")
+    assert code == 0, err
+    assert "Usage:" in out
+    assert "<bool>" not in out
+
+
+async def test_top_help_has_no_type_labels_and_names_the_environment() -> None:
+    code, out, _ = await cli("--help")
+    assert code == 0
+    for label in ("<bool>", "<str>", "<float>"):
+        assert label not in out
+    for var in ("SMCP_URL", "SMCP_OFFICE", "SMCP_TOKEN", "SMCP_NAME"):
+        assert var in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--url", "http://127.0.0.1:9", "--office", "o1", "call", "c1", "t", "--timeout", "0"], "--timeout"),
+        (["--url", "http://127.0.0.1:9", "--office", "o1", "call", "c1", "t", "--timeout", "x"], "--timeout"),
+        (
+            ["--url", "http://127.0.0.1:9", "--office", "o1", "--request-timeout", "-1", "computers"],
+            "timeout",
+        ),
+        (["--url", "http://127.0.0.1:9", "--office", "o1", "watch", "--duration", "0"], "--duration"),
+        (["--office", "o1", "computers"], "--url"),
+        (["--url", "http://127.0.0.1:9", "computers"], "--office"),
+        (["--no-such-option", "computers"], "--no-such-option"),
+    ],
+)
+async def test_usage_errors_exit_2_with_one_line(args: list[str], needle: str) -> None:
+    code, _, err = await cli(*args)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: ") and needle in err
+
+
+async def test_version() -> None:
+    from smcp.agent import __version__
+
+    code, out, _ = await cli("--version")
+    assert (code, out.strip()) == (0, f"smcp-agent {__version__}")
+
+
+async def test_environment_variables_stand_for_the_options() -> None:
+    async with running() as smcp:
+        await smcp.computer("c1")
+        env = _env(SMCP_URL=smcp.url, SMCP_OFFICE="o1", SMCP_TOKEN=TOKEN, SMCP_NAME="from-env")
+        code, out, err = await cli("--json", "computers", env=env)
+        assert code == 0, err
+        assert '"c1"' in out
