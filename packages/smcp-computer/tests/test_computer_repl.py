@@ -32,7 +32,7 @@ def document(*names: str) -> dict[str, Any]:
             "args": [str(TOOLBOX), "stdio"],
             "env": {"SMCP_TOOLBOX_TAG": "${input:tag}"},
         },
-        "tool_meta": {"whoami": {"auto_apply": True}},
+        "tool_meta": {"whoami": {"auto_apply": True}, "add": {"auto_apply": True}},
     }
     inputs = [{"id": "tag", "type": "promptString", "description": "tag", "default": "from-default"}]
     return {"servers": {name: server for name in names}, "inputs": inputs}
@@ -86,6 +86,23 @@ async def test_calls_inputs_and_history(repl: Repl) -> None:
     assert all("whoami ok" in line for line in history)
     first, second = repl.computer.history
     assert first.started + first.duration <= second.started <= time.time() - second.duration
+
+
+async def test_call_takes_the_rest_of_the_line_as_json(repl: Repl) -> None:
+    out = await repl('call tb__add {"a": 1, "b": 2}')  # unquoted, with spaces: not split like shell words
+    assert '"text": "3"' in out
+    assert "must be a JSON object" in await repl("call tb__add [1, 2]")
+    assert "usage: call TOOL" in await repl("call")
+
+
+async def test_help_is_a_table(repl: Repl) -> None:
+    lines = [line for line in (await repl("help")).splitlines() if line.strip()]
+    columns = {
+        line.index(text) for line in lines for name, text in COMMANDS.items() if line.startswith(name + " ")
+    }
+    assert len(columns) == 1 and "call TOOL [JSON]" in "\n".join(
+        lines
+    )  # every description starts in the same column
 
 
 async def test_stop_start_and_reload(repl: Repl) -> None:

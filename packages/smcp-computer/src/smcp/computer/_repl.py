@@ -23,7 +23,7 @@ COMMANDS = {
     "stop": "stop NAME|all",
     "restart": "restart NAME|all",
     "tools": "list the exposed tools",
-    "call": "call TOOL JSON - run a tool locally",
+    "call": "call TOOL [JSON] - run a tool locally (the rest of the line is the JSON)",
     "inputs": "inputs [set ID VALUE | clear ID] - list or set input values",
     "config": "config reload - reload the config files and apply the changes",
     "office": "office join OFFICE | office leave",
@@ -43,8 +43,13 @@ async def execute(
     line: str, computer: Computer, link: ComputerLink | None, configs: list[Path], console: Console
 ) -> bool:
     """Run one REPL command; False when the REPL should end."""
+    from rich.markup import escape
     from rich.table import Table
 
+    head, _, rest = line.strip().partition(" ")
+    if head == "call":  # the JSON argument is the rest of the line, not shell words
+        tool, _, raw = rest.strip().partition(" ")
+        return await _call(computer, tool, raw.strip(), console)
     try:
         words = shlex.split(line)
     except ValueError as exc:
@@ -56,8 +61,10 @@ async def execute(
     if cmd in ("quit", "exit"):
         return False
     if cmd == "help":
+        table = Table("command", "what it does", box=None, show_edge=False, pad_edge=False)
         for name, text in COMMANDS.items():
-            console.print(f"[bold]{name}[/bold]  {text}")
+            table.add_row(f"[bold]{name}[/bold]", escape(text))
+        console.print(table)
     elif cmd in ("servers", "status"):
         table = Table("server", "bundle_id", "state", "tools", "restarts", "last error")
         for st in computer.status():
@@ -83,17 +90,6 @@ async def execute(
     elif cmd == "tools":
         for tool in computer.tools():
             console.print(f"[bold]{tool.name}[/bold]  {tool.description[:80]}")
-    elif cmd == "call":
-        if not args:
-            console.print("[red]usage: call TOOL JSON[/red]")
-            return True
-        try:
-            params = json.loads(" ".join(args[1:]) or "{}")
-        except json.JSONDecodeError as exc:
-            console.print(f"[red]invalid JSON: {exc}[/red]")
-            return True
-        result = await computer.call_tool(args[0], params, timeout=60)
-        console.print_json(json.dumps(result, ensure_ascii=False))
     elif cmd == "inputs":
         if args[:1] == ["set"] and len(args) == 3:
             computer.resolver.set_value(args[1], args[2])
@@ -118,6 +114,23 @@ async def execute(
             console.print(f"{rec.tool} {flag} {rec.duration * 1000:.0f} ms req_id={rec.req_id}")
     else:
         console.print(f"[red]unknown command {cmd!r}; type help[/red]")
+    return True
+
+
+async def _call(computer: Computer, tool: str, raw: str, console: Console) -> bool:
+    if not tool:
+        console.print("[red]usage: call TOOL \\[JSON][/red]")
+        return True
+    try:
+        params = json.loads(raw or "{}")
+    except json.JSONDecodeError as exc:
+        console.print(f"[red]invalid JSON: {exc}[/red]")
+        return True
+    if not isinstance(params, dict):
+        console.print('[red]the arguments must be a JSON object, e.g. {"a": 1}[/red]')
+        return True
+    result = await computer.call_tool(tool, params, timeout=60)
+    console.print_json(json.dumps(result, ensure_ascii=False))
     return True
 
 
