@@ -97,3 +97,29 @@ async def test_environment_variables_stand_for_the_options() -> None:
         code, out, err = await cli("--json", "computers", env=env)
         assert code == 0, err
         assert '"c1"' in out
+
+
+async def test_parallel_commands_share_an_office_with_unique_default_names() -> None:
+    from smcp.server.core import ServerSettings
+
+    async with running(ServerSettings(max_agents_per_office=4)) as smcp:
+        await smcp.computer("c1")
+        args = connect_args(smcp.url, "call", "c1", "echo", "--params", '{"n": 1}')
+        results = await asyncio.gather(*(cli(*args) for _ in range(3)))
+        assert [code for code, _, _ in results] == [0, 0, 0], results
+
+
+async def test_a_refused_join_says_what_to_do() -> None:
+    from smcp.server.core import ServerSettings
+
+    async with running() as smcp:
+        await smcp.agent("holder")
+        code, _, err = await cli(*connect_args(smcp.url, "computers"))
+        assert code == 1
+        assert len(err.strip().splitlines()) == 1
+        assert "--max-agents-per-office" in err and "leave" in err
+    async with running(ServerSettings(max_agents_per_office=2)) as smcp:
+        await smcp.agent("taken")
+        code, _, err = await cli(*connect_args(smcp.url, "--name", "taken", "computers"))
+        assert code == 1
+        assert "--name" in err and "leave" in err

@@ -27,6 +27,7 @@ import typer
 
 if TYPE_CHECKING:
     from smcp.agent._client import AsyncAgent
+    from smcp.core.errors import JoinRefusedError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="A2C-SMCP Agent command line."
@@ -88,7 +89,7 @@ def _agent(opts: Options, *, cache: bool) -> AsyncAgent:
 def _run(
     ctx: typer.Context, work: Callable[[AsyncAgent, Options], Awaitable[int]], *, cache: bool = False
 ) -> None:
-    from smcp.core.errors import SMCPException
+    from smcp.core.errors import JoinRefusedError, SMCPException
 
     opts: Options = ctx.obj
     if not opts.url:
@@ -106,12 +107,38 @@ def _run(
 
     try:
         code = asyncio.run(main())
+    except JoinRefusedError as exc:
+        _fail(f"{exc}; {_join_hint(exc)}")
+        raise typer.Exit(1) from None
     except SMCPException as exc:
         _fail(str(exc) or type(exc).__name__)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     raise typer.Exit(code)
+
+
+def _join_hint(exc: JoinRefusedError) -> str:
+    """What to do about a refused join, from the server's reason."""
+    reason = exc.reason.lower()
+    if "already has an agent" in reason or "allowed" in reason:
+        return (
+            "wait for the other Agent to leave the office, or start the server with a higher "
+            "--max-agents-per-office"
+        )
+    if "taken" in reason or "exists" in reason:
+        return "choose another --name (or SMCP_NAME), or wait for the other Agent to leave"
+    return (
+        "if another Agent holds the office or the name: use another --name, raise the server's "
+        "--max-agents-per-office, or wait for the other Agent to leave"
+    )
+
+
+def _default_name() -> str:
+    """A fresh name per command, so that commands in one office do not refuse each other."""
+    import secrets
+
+    return f"smcp-agent-{secrets.token_hex(3)}"
 
 
 def _show_version(value: bool) -> None:
@@ -135,7 +162,11 @@ def main_options(  # noqa: PLR0917 - typer maps parameters to options
     token: Annotated[str | None, typer.Option(metavar="TOKEN", help="Token", envvar="SMCP_TOKEN")] = None,
     name: Annotated[
         str | None,
-        typer.Option(metavar="NAME", help="This Agent's name in the office", envvar="SMCP_NAME"),
+        typer.Option(
+            metavar="NAME",
+            help="This Agent's name in the office [default: smcp-agent-<random>]",
+            envvar="SMCP_NAME",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
     polling: Annotated[bool, typer.Option("--polling", help="Connect with HTTP long-polling first")] = False,
@@ -150,7 +181,7 @@ def main_options(  # noqa: PLR0917 - typer maps parameters to options
     """Connect to URL, join OFFICE and run one command."""
     transports = ("polling", "websocket") if polling else ("websocket",)
     ctx.obj = Options(
-        url or "", token, office or "", name or "smcp-agent-cli", as_json, transports, request_timeout
+        url or "", token, office or "", name or _default_name(), as_json, transports, request_timeout
     )
 
 
