@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -65,26 +65,10 @@ our_env = roles.our_env  # the environment of our processes (the tests add to it
 
 
 @dataclass
-class ServerUnderTest:
-    kind: Kind
-    proc: ManagedProcess
-    token: str
-    path: str = ""  # the sub-path the app is mounted at ("" = at the root)
+class ServerUnderTest(roles.ServerProcess):
+    """A server of either kind (ours or the official one) in a subprocess."""
 
-    @property
-    def url(self) -> str:
-        """What clients connect to (Socket.IO clients take the path separately)."""
-        return f"http://127.0.0.1:{self.proc.port}"
-
-    @property
-    def socketio_path(self) -> str:
-        """The Engine.IO path clients must use (``socket.io``, or ``<mount>/socket.io``)."""
-        return f"{self.path.strip('/')}/socket.io" if self.path.strip("/") else "socket.io"
-
-    @property
-    def socketio_url(self) -> str:
-        """The Engine.IO endpoint (for raw HTTP checks of the version gate)."""
-        return f"{self.url}/{self.socketio_path}/"
+    kind: Kind = field(default="ours", kw_only=True)
 
 
 async def start_server(
@@ -101,11 +85,11 @@ async def start_server(
         proc = await _start_official_server(
             procs, token=token, name=name or "official-server", timeout=timeout
         )
-        return ServerUnderTest(kind, proc, token)
+        return ServerUnderTest(proc, token, kind=kind)
     ours = await roles.start_server(
         procs, token=token, name=name or "our-server", extra_args=extra_args or [], timeout=timeout
     )
-    return ServerUnderTest(kind, ours.proc, token)
+    return ServerUnderTest(ours.proc, token, kind=kind)
 
 
 async def start_hosted_server(
@@ -131,7 +115,7 @@ async def start_hosted_server(
     path = ""
     if proc.ready_match is not None and proc.ready_match.group(2):
         path = proc.ready_match.group(2).rstrip("/")
-    return ServerUnderTest("ours", proc, token, path)
+    return ServerUnderTest(proc, token, path)
 
 
 # -- computers --------------------------------------------------------------------------------
