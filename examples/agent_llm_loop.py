@@ -1,10 +1,12 @@
 """Wiring an LLM tool loop to the Computers of an office, in a few lines.
 
-The "model" here is scripted (no network): on the first turn it asks for the echo tool, on the
-second it answers with what the tool returned. Swap ``ScriptedModel`` for a real client
-(OpenAI, Anthropic, ...) and pass ``toolset.openai()`` / ``toolset.anthropic()`` as its tools.
+The "model" here is scripted (no network): on the first turn it asks for a tool it knows how to
+fill in (an ``echo`` tool, or the ``calculate`` tool of ``examples/computer_embedded.py`` and the
+demo), on the second it answers with what the tool returned. Swap ``ScriptedModel`` for a real
+client (OpenAI, Anthropic, ...) and pass ``toolset.openai()`` / ``toolset.anthropic()`` as its tools.
 
-    python examples/agent_llm_loop.py --url http://127.0.0.1:8000 --token T --office o1
+    python examples/computer_embedded.py --url http://127.0.0.1:8000 --token T --office o1 &
+    python examples/agent_llm_loop.py --url http://127.0.0.1:8000 --token T --office o1 --question "6 * 7"
 """
 
 from __future__ import annotations
@@ -12,10 +14,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from smcp.agent import AsyncAgent, Toolset
 from smcp.agent.llm import result_text
+
+#: the tools the scripted model can use, by the end of their name, and how it fills in their arguments
+KNOWN_TOOLS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "echo": lambda question: {"text": question},
+    "calculate": lambda question: {"expression": question},
+}
+
+
+class NoUsableTool(Exception):
+    """The office offers no tool the scripted model knows how to call."""
 
 
 class ScriptedModel:
@@ -24,12 +37,22 @@ class ScriptedModel:
     def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
         if messages[-1]["role"] == "tool":
             return {"role": "assistant", "content": f"The tool said: {messages[-1]['content']}"}
-        echo = next(t["function"]["name"] for t in tools if t["function"]["name"].endswith("echo"))
-        arguments = json.dumps({"text": messages[-1]["content"]})
+        names = [t["function"]["name"] for t in tools]
+        usable = [
+            (name, fill) for suffix, fill in KNOWN_TOOLS.items() for name in names if name.endswith(suffix)
+        ]
+        if not usable:
+            offered = ", ".join(names) or "none (is a Computer in this office?)"
+            raise NoUsableTool(
+                f"no tool ending in {' or '.join(KNOWN_TOOLS)} in this office; tools offered: {offered}. "
+                "Start examples/computer_embedded.py in the same office, or teach ScriptedModel your tool."
+            )
+        tool, fill = usable[0]
+        arguments = json.dumps(fill(messages[-1]["content"]))
         return {
             "role": "assistant",
             "content": None,
-            "tool_calls": [{"id": "call-1", "function": {"name": echo, "arguments": arguments}}],
+            "tool_calls": [{"id": "call-1", "function": {"name": tool, "arguments": arguments}}],
         }
 
 
@@ -56,7 +79,10 @@ def main() -> None:
     parser.add_argument("--office", required=True)
     parser.add_argument("--question", default="hello from the model")
     args = parser.parse_args()
-    print(asyncio.run(run(args.url, args.token, args.office, args.question)))
+    try:
+        print(asyncio.run(run(args.url, args.token, args.office, args.question)))
+    except NoUsableTool as exc:
+        raise SystemExit(f"agent_llm_loop: {exc}") from None
 
 
 if __name__ == "__main__":
