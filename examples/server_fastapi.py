@@ -1,5 +1,8 @@
 """An SMCP server inside a FastAPI application.
 
+Needs FastAPI, which the SMCP packages do not bring: ``pip install fastapi "smcp-server-asgi[standard]"``.
+The token comes from ``SMCP_TOKEN``; without it the example refuses to start (exit status 2).
+
 Run:  SMCP_TOKEN=secret uvicorn examples.server_fastapi:app --port 8000
       (or: python examples/server_fastapi.py --port 0, which prints ``LISTENING <port>``)
 
@@ -16,15 +19,24 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+try:
+    from fastapi import FastAPI
+except ImportError:
+    sys.exit('examples/server_fastapi.py needs FastAPI: pip install fastapi "smcp-server-asgi[standard]"')
 
 from smcp.server.asgi import create_app
 from smcp.server.core import ServerSettings, SMCPServer, TokenAuth
 
-server = SMCPServer(ServerSettings(grace=5.0), TokenAuth(os.environ.get("SMCP_TOKEN", "change-me")))
+TOKEN = os.environ.get("SMCP_TOKEN", "")
+if not TOKEN:
+    print("examples/server_fastapi.py: set SMCP_TOKEN to the token clients must present", file=sys.stderr)
+    raise SystemExit(2)
+
+server = SMCPServer(ServerSettings(grace=5.0), TokenAuth(TOKEN))
 
 
 @asynccontextmanager
