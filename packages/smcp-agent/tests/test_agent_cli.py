@@ -123,3 +123,32 @@ async def test_a_refused_join_says_what_to_do() -> None:
         code, _, err = await cli(*connect_args(smcp.url, "--name", "taken", "computers"))
         assert code == 1
         assert "--name" in err and "leave" in err
+
+
+async def test_a_server_under_a_sub_path() -> None:
+    from smcp.server.asgi import create_app
+    from smcp.server.core import ServerSettings, TokenAuth
+    from smcp.testing.server import serve
+
+    app = create_app(settings=ServerSettings(), auth=TokenAuth(TOKEN), path="/sub/socket.io")
+    async with serve(app) as url:
+        code, out, err = await cli(*connect_args(url + "/sub", "--json", "computers"))
+        assert (code, out.strip()) == (0, "[]"), err
+        code, out, err = await cli(
+            *connect_args(url, "--socketio-path", "sub/socket.io", "--json", "computers")
+        )
+        assert (code, out.strip()) == (0, "[]"), err
+        # the path is never dropped: the root path does not reach the sub-path server
+        code, _, err = await cli(*connect_args(url, "--request-timeout", "3", "computers"))
+        assert code == 1
+        code, _, err = await cli(*connect_args(url + "/sub", "--socketio-path", "x", "computers"))
+        assert code == 2 and "--socketio-path" in err
+
+
+def test_server_location() -> None:
+    from smcp.agent.cli import server_location
+
+    assert server_location("http://h:1", None) == ("http://h:1", "socket.io")
+    assert server_location("http://h:1/", None) == ("http://h:1", "socket.io")
+    assert server_location("https://h/a/b/", None) == ("https://h", "a/b/socket.io")
+    assert server_location("http://h:1", "/x/socket.io") == ("http://h:1", "x/socket.io")

@@ -47,6 +47,7 @@ class Options:
     as_json: bool
     transports: tuple[str, ...]
     request_timeout: float
+    socketio_path: str | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -72,11 +73,32 @@ def _fail(message: str) -> None:
     sys.stderr.flush()
 
 
+def server_location(url: str, socketio_path: str | None) -> tuple[str, str]:
+    """The server URL without its path, and the Socket.IO path: a path in ``url`` (a server mounted
+    under a sub-path, e.g. ``http://host/smcp``) is the prefix of ``socket.io``; ``--socketio-path``
+    gives the whole path instead."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    prefix = parts.path.strip("/")
+    if socketio_path is not None:
+        if prefix:
+            raise UsageFault(
+                f"--url has a path ({parts.path!r}) and --socketio-path is given: "
+                "give the sub-path in one of them only"
+            )
+        return url, socketio_path.strip("/")
+    base = urlunsplit((parts.scheme, parts.netloc, "", parts.query, parts.fragment))
+    return base, f"{prefix}/socket.io" if prefix else "socket.io"
+
+
 def _agent(opts: Options, *, cache: bool) -> AsyncAgent:
     from smcp.agent._client import AsyncAgent
 
+    url, socketio_path = server_location(opts.url, opts.socketio_path)
     return AsyncAgent(
-        opts.url,
+        url,
+        socketio_path=socketio_path,
         token=opts.token,
         office=opts.office,
         name=opts.name,
@@ -173,6 +195,14 @@ def main_options(  # noqa: PLR0917 - typer maps parameters to options
     request_timeout: Annotated[
         float, typer.Option(metavar="SECONDS", help="Seconds to wait for each answer")
     ] = 20.0,
+    socketio_path: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PATH",
+            help="The server's Socket.IO path [default: the --url path + /socket.io, or socket.io]",
+            envvar="SMCP_SOCKETIO_PATH",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version and exit"),
@@ -181,7 +211,14 @@ def main_options(  # noqa: PLR0917 - typer maps parameters to options
     """Connect to URL, join OFFICE and run one command."""
     transports = ("polling", "websocket") if polling else ("websocket",)
     ctx.obj = Options(
-        url or "", token, office or "", name or _default_name(), as_json, transports, request_timeout
+        url or "",
+        token,
+        office or "",
+        name or _default_name(),
+        as_json,
+        transports,
+        request_timeout,
+        socketio_path,
     )
 
 
