@@ -48,8 +48,8 @@ async def execute(
 
     head, _, rest = line.strip().partition(" ")
     if head == "call":  # the JSON argument is the rest of the line, not shell words
-        tool, _, raw = rest.strip().partition(" ")
-        return await _call(computer, tool, raw.strip(), console)
+        tool_name, _, raw = rest.strip().partition(" ")
+        return await _call(computer, tool_name, raw.strip(), console)
     try:
         words = shlex.split(line)
     except ValueError as exc:
