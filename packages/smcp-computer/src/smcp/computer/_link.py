@@ -158,7 +158,7 @@ class ComputerLink:
                 auth=self._auth,
                 transports=["websocket"],
                 namespaces=[NAMESPACE],
-                socketio_path=self.socketio_path,
+                socketio_path=handshake.engineio_path(self.url, self.socketio_path),
                 wait_timeout=self.connect_timeout,
             )
         except (socketio.exceptions.ConnectionError, RuntimeError, OSError) as exc:

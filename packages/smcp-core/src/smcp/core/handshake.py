@@ -32,6 +32,7 @@ __all__ = [
     "auth_object",
     "check_join_ack",
     "check_url",
+    "engineio_path",
     "handshake_url",
     "join_request",
     "parse_join_ack",
@@ -58,6 +59,14 @@ def check_url(url: str) -> str:
             f"invalid server URL {url!r}: expected http://HOST:PORT or https://HOST:PORT (with the scheme)"
         )
     return url
+
+
+def engineio_path(url: str, socketio_path: str = "socket.io") -> str:
+    """The Engine.IO path for ``url``: its own path (a server mounted under a sub-path) then
+    ``socketio_path``. python-socketio ignores a URL's path, so a client passes this as its path."""
+    prefix = urlsplit(url).path.strip("/")
+    rest = socketio_path.strip("/")
+    return f"{prefix}/{rest}" if prefix else rest
 
 
 def handshake_url(url: str, version: str = PROTOCOL_VERSION) -> str:
