@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from smcp.computer._computer import ConfirmCallback
     from smcp.computer._config import LoadedConfig
+    from smcp.core.models import MCPServerConfig
 
 __all__ = ["RunOptions", "app", "main"]
 
@@ -41,10 +42,31 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from smcp.computer._version import __version__
+
+        print(f"smcp-computer {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """An A2C-SMCP Computer: hosts MCP servers and serves their tools to an office."""
+
+
 def _console() -> Console:
+    """Rich on stderr; off a terminal it never wraps (logs and pipes get whole lines)."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    if sys.stderr.isatty():
+        return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True, width=1000)
 
 
 def _problems_text(loaded: LoadedConfig) -> list[str]:
@@ -131,9 +153,16 @@ class RunOptions:
     """The options of ``smcp-computer run``, declared once: the command's signature is built from
     these fields."""
 
-    url: Annotated[str, typer.Option(help="SMCP server URL, e.g. http://127.0.0.1:8000")]
-    office: Annotated[str, typer.Option(help="office (room) to join")]
-    name: Annotated[str, typer.Option(help="this Computer's name in the office")]
+    url: Annotated[
+        str,
+        typer.Option(
+            envvar="SMCP_URL",
+            help="SMCP server URL, e.g. http://127.0.0.1:8000; a path (http://host/sub) is where the "
+            "server is mounted",
+        ),
+    ]
+    office: Annotated[str, typer.Option(envvar="SMCP_OFFICE", help="office (room) to join")]
+    name: Annotated[str, typer.Option(envvar="SMCP_NAME", help="this Computer's name in the office")]
     config: Annotated[
         list[Path] | None, typer.Option(help="mcp.json (JSON or YAML); repeat to merge several")
     ] = None
@@ -143,7 +172,9 @@ class RunOptions:
     input_value: Annotated[
         list[str] | None, typer.Option("--input", help="ID=VALUE for an input; repeatable")
     ] = None
-    socketio_path: Annotated[str, typer.Option(help="Engine.IO path on the server")] = "socket.io"
+    socketio_path: Annotated[
+        str, typer.Option(help="Engine.IO path on the server, after the URL's own path")
+    ] = "socket.io"
     landing_root: Annotated[
         Path | None, typer.Option(help="directory where client:put_blob uploads land (off when unset)")
     ] = None
@@ -194,6 +225,16 @@ _command_signature(RunOptions)
 app.command()(run)
 
 
+def _auto_applies(server: MCPServerConfig) -> bool:
+    """True when every call to this server's tools is approved by its config (no confirmation)."""
+    default = server.default_tool_meta
+    if server.disabled:
+        return True
+    if default is None or default.auto_apply is not True:
+        return False
+    return all(meta.auto_apply is not False for meta in server.tool_meta.values())
+
+
 def _fail(message: str) -> int:
     """Print one failure line (``error: <message>`` on stderr, as ``smcp-agent`` does); status 1."""
     sys.stderr.write(f"error: {message}\n")
@@ -217,7 +258,16 @@ async def _run(opts: RunOptions, values: dict[str, str], interactive: bool) -> i
     except ConfigError as exc:
         return _fail(str(exc))
     print_config_problems(loaded, console)
-    if not opts.auto_apply and not interactive:
+    if not configs:
+        console.print("[yellow]warning:[/yellow] no --config given: this Computer hosts no MCP server")
+    unknown = sorted(set(values) - {spec.id for spec in loaded.inputs})
+    if unknown:
+        known = ", ".join(sorted(spec.id for spec in loaded.inputs)) or "none"
+        console.print(
+            f"[yellow]warning:[/yellow] --input {', '.join(unknown)}: no input has this id "
+            f"(declared inputs: {known})"
+        )
+    if not opts.auto_apply and not interactive and not all(_auto_applies(s) for s in loaded.servers):
         console.print(
             "[yellow]note:[/yellow] not on a terminal and no --auto-apply: tool calls without "
             "tool_meta auto_apply: true will be refused"

@@ -1,0 +1,140 @@
+"""``smcp-computer`` command-line behaviour a new user meets first (issue 18: D9, D17, D19, D20, D27)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def _link_tests() -> Any:
+    """The server/child helpers of ``test_computer_link.py`` (import mode importlib has no sibling import)."""
+    spec = importlib.util.spec_from_file_location(
+        "_link_tests", Path(__file__).with_name("test_computer_link.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_L = _link_tests()
+TOKEN: str = _L.TOKEN
+_child, _spawn_server, _stop, _terminate, toolbox_config = (
+    _L._child,
+    _L._spawn_server,
+    _L._stop,
+    _L._terminate,
+    _L.toolbox_config,
+)
+
+pytestmark = pytest.mark.anyio
+
+CLI = [sys.executable, "-m", "smcp.computer.cli"]
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    proc, port = _spawn_server()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    env.update(extra)
+    return env
+
+
+def test_version() -> None:
+    from smcp.computer._version import __version__
+
+    out = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"smcp-computer {__version__}"
+
+
+async def _run_until_ready(argv: list[str], env: dict[str, str], tmp_path: Path) -> str:
+    """Run the CLI until READY, stop it with SIGTERM, and return what it wrote on stderr."""
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as err, _child(argv, env=env, stderr=err) as proc:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
+        assert line.startswith("READY"), errors.read_text()
+        assert await _terminate(proc) == 0
+    return errors.read_text()
+
+
+@pytest.mark.slow
+async def test_run_from_env_warns_about_unknown_inputs_without_wrapping(
+    server_url: str, tmp_path: Path
+) -> None:
+    document: dict[str, Any] = toolbox_config(default_tool_meta={"auto_apply": True})
+    document["inputs"] = [
+        {"id": "api_key", "type": "promptString", "description": "key", "default": "x"},
+        {
+            "id": "a_rather_long_input_identifier_that_pushes_the_line_past_eighty_columns",
+            "type": "promptString",
+            "description": "long",
+            "default": "y",
+        },
+    ]
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps(document))
+    env = _env(tmp_path, SMCP_URL=server_url, SMCP_OFFICE="cli-env", SMCP_NAME="c-env", SMCP_TOKEN=TOKEN)
+    argv = [*CLI, "run", "--config", str(config), "--no-repl", "--input", "apikey=abc"]
+    stderr = await _run_until_ready(argv, env, tmp_path)
+    (warning,) = [line for line in stderr.splitlines() if "--input apikey" in line]
+    assert "no input has this id" in warning and "api_key" in warning
+    assert "a_rather_long_input_identifier_that_pushes_the_line_past_eighty_columns" in warning  # D19
+    assert len(warning) > 80
+    assert "not on a terminal and no --auto-apply" not in stderr  # D20: every server auto-applies
+
+
+@pytest.mark.slow
+async def test_run_without_config_warns_and_notes_confirmation(server_url: str, tmp_path: Path) -> None:
+    env = _env(tmp_path, SMCP_TOKEN=TOKEN)
+    argv = [*CLI, "run", "--url", server_url, "--office", "cli-noconf", "--name", "c-noconf", "--no-repl"]
+    stderr = await _run_until_ready(argv, env, tmp_path)
+    assert "no --config given" in stderr
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps(toolbox_config()))  # tool_meta without auto_apply for every tool
+    argv = [*CLI, "run", "--url", server_url, "--office", "cli-note", "--name", "c-note", "--no-repl"]
+    stderr = await _run_until_ready([*argv, "--config", str(config)], env, tmp_path)
+    assert "not on a terminal and no --auto-apply" in stderr
+
+
+async def test_url_path_is_not_dropped(server_url: str, tmp_path: Path) -> None:
+    """D9: a URL path names where the server is mounted; against a root-mounted server it fails."""
+    from smcp.computer import Computer, ComputerLink
+    from smcp.core.errors import ConnectError
+    from smcp.core.handshake import engineio_path
+
+    assert engineio_path("http://h:1") == "socket.io"
+    assert engineio_path("http://h:1/", "/socket.io/") == "socket.io"
+    assert engineio_path("http://h:1/apps/smcp/") == "apps/smcp/socket.io"
+    assert engineio_path("http://h:1/sub", "eio") == "sub/eio"
+    computer = Computer("c-path", [], spool_dir=tmp_path)
+    link = ComputerLink(computer, server_url + "/not-mounted-here", token=TOKEN, connect_timeout=5)
+    try:
+        with pytest.raises(ConnectError):
+            await asyncio.wait_for(link.connect(), 30)
+    finally:
+        await link.close()
+        await computer.close()
+    link = ComputerLink(computer, server_url + "/", token=TOKEN, connect_timeout=5)
+    try:
+        await asyncio.wait_for(link.connect(), 30)
+        assert link.connected
+    finally:
+        await link.close()
