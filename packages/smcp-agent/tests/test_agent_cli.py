@@ -152,3 +152,30 @@ def test_server_location() -> None:
     assert server_location("http://h:1/", None) == ("http://h:1", "socket.io")
     assert server_location("https://h/a/b/", None) == ("https://h", "a/b/socket.io")
     assert server_location("http://h:1", "/x/socket.io") == ("http://h:1", "x/socket.io")
+
+
+def test_repl_takes_the_rest_of_a_call_line_as_json() -> None:
+    from smcp.agent.cli import split_repl_line
+
+    assert split_repl_line('call c1 t {"seconds": 0.2, "a b": "x y"}') == (
+        ["call", "c1", "t"],
+        '{"seconds": 0.2, "a b": "x y"}',
+    )
+    assert split_repl_line("call c1 t '{\"a\": 1}'") == (["call", "c1", "t"], '{"a": 1}')
+    assert split_repl_line("call c1 t") == (["call", "c1", "t"], None)
+    assert split_repl_line("tools 'my computer'") == (["tools", "my computer"], None)
+
+
+async def test_repl_script_calls_with_unquoted_json_and_exit_status() -> None:
+    async with running() as smcp:
+        await smcp.computer("c1")
+        script = 'call c1 echo {"seconds": 0.2, "a b": "x y"}\ncomputers\n'
+        code, out, err = await cli(*connect_args(smcp.url, "repl"), stdin=script)
+        assert code == 0, err
+        assert "'seconds': 0.2" in out and "'a b': 'x y'" in out
+        assert "c1" in out.splitlines()
+        code, out, err = await cli(*connect_args(smcp.url, "repl"), stdin="tools nobody\ncomputers\n")
+        assert code == 1
+        assert "c1" in out.splitlines() and "nobody" in err
+        code, _, err = await cli(*connect_args(smcp.url, "repl"), stdin="call c1 echo {not json\n")
+        assert code == 1 and "bad arguments" in err

@@ -437,7 +437,7 @@ REPL_COMMANDS = ["computers", "tools", "call", "config", "desktop", "resources",
 REPL_HELP = """commands:
   computers                         list the Computers of the office
   tools COMPUTER                    list tools
-  call COMPUTER TOOL [JSON]         call a tool (JSON object of arguments)
+  call COMPUTER TOOL [JSON]         call a tool; the rest of the line is a JSON object of arguments
   config COMPUTER | skills COMPUTER
   desktop COMPUTER [SIZE]           rendered windows
   resources COMPUTER SERVER         every resource of one MCP server
@@ -461,21 +461,44 @@ def repl_completions(agent: AsyncAgent, words: list[str], current: str) -> list[
     return [o for o in options if o.startswith(current)]
 
 
-async def _repl_line(agent: AsyncAgent, line: str) -> bool:
-    """Run one REPL line; ``False`` means quit."""
+def split_repl_line(line: str) -> tuple[list[str], str | None]:
+    """The words of a REPL line, and for ``call COMPUTER TOOL ...`` the rest of the line (the JSON
+    arguments, unsplit; one pair of shell quotes around it is allowed)."""
+    parts = line.split(None, 3)
+    if parts and parts[0] == "call":
+        rest = parts[3].strip() if len(parts) == 4 else None
+        if rest and rest[0] in "'\"":
+            with contextlib.suppress(ValueError):
+                words = shlex.split(rest)
+                if len(words) == 1:
+                    rest = words[0]
+        return parts[:3], rest
+    return shlex.split(line), None
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError('the arguments must be a JSON object, e.g. {"text": "hi"}')
+    return value
+
+
+async def _repl_line(agent: AsyncAgent, line: str) -> tuple[bool, bool]:
+    """Run one REPL line: (go on, the command succeeded)."""
     from smcp.core.errors import SMCPException
 
     try:
-        words = shlex.split(line)
+        words, rest = split_repl_line(line)
     except ValueError as exc:
         _fail(str(exc))
-        return True
+        return True, False
     if not words:
-        return True
+        return True, True
     command, args = words[0], words[1:]
+    ok = True
     try:
         if command in ("quit", "exit"):
-            return False
+            return False, True
         if command == "help":
             sys.stdout.write(REPL_HELP + "\n")
         elif command == "computers":
@@ -484,9 +507,11 @@ async def _repl_line(agent: AsyncAgent, line: str) -> bool:
         elif command == "tools" and len(args) == 1:
             for t in await agent.get_tools(args[0]):
                 sys.stdout.write(f"{t.name}  {t.description}\n")
-        elif command == "call" and len(args) in (2, 3):
-            arguments = json.loads(args[2]) if len(args) == 3 else {}
-            _print_result(await agent.call_tool(args[0], args[1], arguments))
+        elif command == "call" and len(args) == 2:
+            arguments = _json_object(rest) if rest else {}
+            result = await agent.call_tool(args[0], args[1], arguments)
+            _print_result(result)
+            ok = not result.is_error
         elif command == "config" and len(args) == 1:
             _emit_json(await agent.get_config(args[0]))
         elif command == "skills" and len(args) == 1:
@@ -500,12 +525,15 @@ async def _repl_line(agent: AsyncAgent, line: str) -> bool:
                 sys.stdout.write(f"{r.uri}  {r.name}\n")
         else:
             _fail(f"unknown command or wrong arguments: {line.strip()!r}; type help")
+            ok = False
     except SMCPException as exc:
         _fail(str(exc))
+        ok = False
     except ValueError as exc:  # the line's own JSON arguments or SIZE: a usage error
         _fail(f"bad arguments: {exc}")
+        ok = False
     sys.stdout.flush()
-    return True
+    return True, ok
 
 
 @app.command()
@@ -514,11 +542,14 @@ def repl(ctx: typer.Context) -> None:
 
     async def work(agent: AsyncAgent, opts: Options) -> int:
         if not sys.stdin.isatty():
-            # scripted use: one command per line from stdin
+            # scripted use: one command per line from stdin; exit status 1 if any of them failed
+            failed = False
             for line in sys.stdin:
-                if not await _repl_line(agent, line):
+                go_on, ok = await _repl_line(agent, line)
+                failed = failed or not ok
+                if not go_on:
                     break
-            return 0
+            return 1 if failed else 0
         from prompt_toolkit import PromptSession
         from prompt_toolkit.completion import Completer, Completion
 
@@ -537,7 +568,8 @@ def repl(ctx: typer.Context) -> None:
                 line = await session.prompt_async("smcp> ")
             except (EOFError, KeyboardInterrupt):
                 return 0
-            if not await _repl_line(agent, line):
+            go_on, _ = await _repl_line(agent, line)
+            if not go_on:
                 return 0
 
     _run(ctx, work, cache=True)
