@@ -179,3 +179,17 @@ async def test_repl_script_calls_with_unquoted_json_and_exit_status() -> None:
         assert "c1" in out.splitlines() and "nobody" in err
         code, _, err = await cli(*connect_args(smcp.url, "repl"), stdin="call c1 echo {not json\n")
         assert code == 1 and "bad arguments" in err
+
+
+async def test_output_off_a_terminal_is_not_wrapped() -> None:
+    async with running() as smcp:
+        await smcp.computer("c1")
+        long = "word " * 60
+        code, out, err = await cli(
+            *connect_args(smcp.url, "call", "c1", "echo", "--params", f'{{"t": "{long}"}}')
+        )
+        assert code == 0, err
+        assert long.strip() in out
+        code, out, err = await cli(*connect_args(smcp.url, "computers"))
+        assert code == 0, err
+        assert "c1" in out and max(len(line) for line in out.splitlines()) < 80

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from smcp.agent._client import AsyncAgent
     from smcp.core.errors import JoinRefusedError
 
@@ -222,8 +224,16 @@ def main_options(  # noqa: PLR0917 - typer maps parameters to options
     )
 
 
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+def _console() -> Console:
+    """Rich's console on stdout; off a terminal it does not wrap at 80 columns."""
     from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=1_000_000, soft_wrap=True)
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich.table import Table
 
     table = Table(title=title)
@@ -231,13 +241,11 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    _console().print(table)
 
 
 def _print_result(result: Any) -> None:
-    from rich.console import Console
-
-    console = Console()
+    console = _console()
     for item in result.content:
         text = getattr(item, "text", None)
         if isinstance(text, str):
