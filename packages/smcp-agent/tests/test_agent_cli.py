@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import Any
 
 import pytest
 
@@ -193,3 +194,22 @@ async def test_output_off_a_terminal_is_not_wrapped() -> None:
         code, out, err = await cli(*connect_args(smcp.url, "computers"))
         assert code == 0, err
         assert "c1" in out and max(len(line) for line in out.splitlines()) < 80
+
+
+async def test_readme_result_pattern_survives_an_empty_content_list() -> None:
+    from pathlib import Path
+
+    from smcp.agent import AsyncAgent
+    from smcp.agent.llm import result_text
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "content[0]" not in readme.replace("`result.content[0]` would raise", "")
+
+    def empty(event: str, data: Any) -> Any:
+        return {"content": [], "structuredContent": {"error": "no such tool"}, "isError": True}
+
+    async with running() as smcp:
+        await smcp.computer("c1", handler=empty)
+        async with AsyncAgent(smcp.url, token=TOKEN, office="o1") as agent:
+            result = await agent.call_tool("c1", "nope", {}, timeout=5)
+    assert result.is_error and "no such tool" in result_text(result)
