@@ -138,3 +138,68 @@ async def test_url_path_is_not_dropped(server_url: str, tmp_path: Path) -> None:
         assert link.connected
     finally:
         await link.close()
+
+
+def _validate(config: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [*CLI, "validate", str(config), "--json"]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env=env)
+
+
+def test_validate_checks_commands_on_path_and_the_interpreter(tmp_path: Path) -> None:
+    """D7/D24: a command not on PATH is a problem; a ``python`` that is not ours is a warning."""
+    config = tmp_path / "mcp.json"
+    missing = {"type": "stdio", "server_parameters": {"command": "smcp-no-such-command-anywhere"}}
+    config.write_text(json.dumps({"servers": {"x": missing}, "inputs": []}))
+    out = _validate(config)
+    assert out.returncode == 1
+    assert (
+        "servers.x: command 'smcp-no-such-command-anywhere' not found on PATH"
+        in json.loads(out.stdout)["problems"]
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    other = bin_dir / "python3"
+    other.write_text("#!/bin/sh\nexit 0\n")
+    other.chmod(0o755)
+    config.write_text(
+        json.dumps({"servers": {"y": {"type": "stdio", "server_parameters": {"command": "python3"}}}})
+    )
+    out = _validate(config, {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"})
+    report = json.loads(out.stdout)
+    assert out.returncode == 0, report
+    (warning,) = [w for w in report["warnings"] if "servers.y" in w]
+    assert str(other) in warning and sys.executable in warning
+
+
+@pytest.mark.slow
+async def test_ready_names_failed_servers_and_require_all(server_url: str, tmp_path: Path) -> None:
+    """D7: READY says how many servers run and which failed; --require-all exits 1 instead."""
+    document = toolbox_config(default_tool_meta={"auto_apply": True})
+    document["servers"]["gone"] = {
+        "type": "stdio",
+        "server_parameters": {"command": "smcp-no-such-command-anywhere"},
+    }
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps(document))
+    env = _env(tmp_path, SMCP_TOKEN=TOKEN)
+    argv = [*CLI, "run", "--url", server_url, "--office", "cli-ready", "--name", "c-ready", "--no-repl"]
+    argv += ["--config", str(config)]
+    started = asyncio.get_running_loop().time()
+    errors = tmp_path / "err.txt"
+    with errors.open("w") as err, _child(argv, env=env, stderr=err) as proc:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
+        assert line.strip() == "READY 1/2 MCP server(s) running; failed: gone", errors.read_text()
+        assert asyncio.get_running_loop().time() - started < 30  # the missing command is not retried
+        assert await _terminate(proc) == 0
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [*argv, "--require-all"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 1 and "READY" not in out.stdout
+    assert "error: 1 MCP server(s) did not start (gone) and --require-all is set" in out.stderr

@@ -310,3 +310,43 @@ async def test_public_methods_return_models(toolbox: Computer) -> None:
     config = toolbox.get_config()
     assert isinstance(config, GetComputerConfigRet) and set(config.servers) == {"tb"}
     assert config.servers["tb"].bundle_id == "tb"
+
+
+@pytest.mark.parametrize(
+    ("decl", "inputs", "needle"),
+    [
+        (
+            {"type": "stdio", "server_parameters": {"command": "smcp-no-such-command-anywhere"}},
+            [],
+            "command 'smcp-no-such-command-anywhere' not found",
+        ),
+        (
+            {
+                "type": "stdio",
+                "server_parameters": {"command": sys.executable, "args": ["-c", "raise SystemExit(3)"]},
+            },
+            [],
+            "exited with status 3",
+        ),
+        (
+            {"type": "stdio", "server_parameters": {"command": sys.executable, "env": {"K": "${input:key}"}}},
+            [{"id": "key", "type": "promptString", "description": "the key"}],
+            "input 'key' has no value",
+        ),
+    ],
+)
+async def test_permanent_failures_are_not_retried(
+    decl: dict[str, Any], inputs: list[Any], needle: str
+) -> None:
+    """D7: what another attempt cannot cure fails at once, with a message that says why."""
+    computer = make(
+        {"bad": decl}, inputs, supervision=Supervision(initial_delay=2.0, max_attempts=5, ping_interval=0)
+    )
+    async with asyncio.timeout(30):
+        started = asyncio.get_running_loop().time()
+        (status,) = await computer.start()
+        assert asyncio.get_running_loop().time() - started < 8  # no backoff (2 s, 4 s, ...) in between
+        assert status.state is ServerState.FAILED and status.restarts == 0
+        assert status.last_error is not None and needle in status.last_error
+        assert "Connection closed" not in status.last_error
+        await computer.close()

@@ -318,7 +318,7 @@ async def test_cli_run_ready_serves_and_stops_on_sigterm(server_url: str, tmp_pa
     with _child(argv, env=env) as proc:
         assert proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
-        assert line.strip() == "READY"
+        assert line.strip() == "READY 1/1 MCP server(s) running"
         async with asyncio.timeout(30), Agent(server_url, "cli-office") as agent:
             reply = await agent.call(
                 "client:tool_call", tool_name="tb__add", params={"a": 1, "b": 2}, timeout=5

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
 import sys
@@ -101,6 +102,73 @@ class UpstreamAuthError(Exception):
 
 class _Broken(Exception):
     pass
+
+
+class _Permanent(Exception):
+    """A start failure that another attempt cannot cure (not retried)."""
+
+
+#: The stdio child processes spawned in the current task (see :func:`_watch_spawns`).
+_SPAWNED: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("smcp_spawned", default=None)
+
+
+def _watch_spawns() -> None:
+    """Let a host see the stdio child it started, to tell "exited with status N" from a closed pipe.
+
+    mcp's stdio client does not expose its process; its spawn function is wrapped once, and
+    only records the process when a host asked for it. Without that function, nothing changes.
+    """
+    from mcp.client import stdio
+
+    original = getattr(stdio, "_create_platform_compatible_process", None)
+    if original is None or getattr(original, "_smcp_watched", False):
+        return
+
+    async def spawn(*args: Any, **kwargs: Any) -> Any:
+        process = await original(*args, **kwargs)
+        spawned = _SPAWNED.get()
+        if spawned is not None:
+            spawned.append(process)
+        return process
+
+    spawn._smcp_watched = True  # type: ignore[attr-defined]
+    stdio._create_platform_compatible_process = spawn
+
+
+def _permanent(exc: BaseException, command: str | None) -> _Permanent | None:
+    """The permanent reason behind a start failure, or None when a retry may help."""
+    from smcp.computer._errors import EnvFileError, InputError
+
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _permanent(inner, command)
+            if found is not None:
+                return found
+        return None
+    if isinstance(exc, _Permanent):
+        return exc
+    if isinstance(exc, InputError | EnvFileError):
+        return _Permanent(str(exc))
+    if isinstance(exc, FileNotFoundError | PermissionError | NotADirectoryError) and command is not None:
+        what = "not found (not on PATH?)" if isinstance(exc, FileNotFoundError) else f"cannot run: {exc}"
+        return _Permanent(f"command {command!r} {what}")
+    return None
+
+
+async def _returncode(process: Any, wait: float = 1.0) -> int | None:
+    """The child's exit status once it has exited on its own (waits up to ``wait`` s), else None."""
+    deadline = time.monotonic() + wait
+    # polled, like mcp's own stdio client: process.wait() would also wait for the pipes to close
+    while getattr(process, "returncode", None) is None and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    code = getattr(process, "returncode", None)
+    return code if isinstance(code, int) else None
+
+
+def _exit_text(returncode: int) -> str:
+    if returncode < 0:
+        return f"the MCP server process was killed by signal {-returncode} before it answered"
+    return f"the MCP server process exited with status {returncode} before it answered"
 
 
 class MCPServerHost:
@@ -230,8 +298,16 @@ class MCPServerHost:
                 except asyncio.CancelledError:
                     raise
                 except BaseException as exc:
-                    self._last_error = _describe(exc)
+                    permanent = None if ran else _permanent(exc, self._command())
+                    self._last_error = str(permanent) if permanent is not None else _describe(exc)
                     logger.warning("MCP server %s: %s", self.bundle_id, self._last_error)
+                    if permanent is not None and not self._stop_requested():
+                        self._state = ServerState.FAILED
+                        self._settled.set()
+                        logger.error(
+                            "MCP server %s failed: %s (not retried)", self.bundle_id, self._last_error
+                        )
+                        return
                 finally:
                     self._drop_session()
                 if self._stop_requested():
@@ -261,6 +337,11 @@ class MCPServerHost:
                 self._state = ServerState.STOPPED
             self._settled.set()
 
+    def _command(self) -> str | None:
+        return (
+            getattr(self.config.server_parameters, "command", None) if self.config.type == "stdio" else None
+        )
+
     def _drop_session(self) -> None:
         had_tools = bool(self._tools)
         self._session = None
@@ -270,40 +351,61 @@ class MCPServerHost:
             self._emit(HostChange.TOOLS, None)
 
     async def _run_once(self) -> bool:
-        """Connect, serve until stopped or broken; True when the session reached RUNNING."""
+        """Connect, serve until stopped or broken; True when the session reached RUNNING.
+
+        A stdio child that exits before the session runs raises :class:`_Permanent` with its status.
+        """
+        config = await self._render(self.config) if self._render is not None else self.config
+        spawned: list[Any] = []
+        if config.type == "stdio":
+            _watch_spawns()
+        token = _SPAWNED.set(spawned)
+        try:
+            return await self._session_once(config, spawned)
+        finally:
+            _SPAWNED.reset(token)
+
+    async def _session_once(self, config: MCPServerConfig, spawned: list[Any]) -> bool:
         from mcp import ClientSession
 
         from smcp.computer import _version
 
-        config = await self._render(self.config) if self._render is not None else self.config
         async with contextlib.AsyncExitStack() as stack:
             read, write = await stack.enter_async_context(self._transport(config))
-            broken = asyncio.Event()
-            import mcp_types
+            try:
+                broken = asyncio.Event()
+                import mcp_types
 
-            session = ClientSession(
-                _EofWatch(read, broken, self._wake),
-                write,
-                read_timeout_seconds=self.request_timeout,
-                message_handler=self._on_message,
-                client_info=mcp_types.Implementation(name="smcp-computer", version=_version.__version__),
-            )
-            await stack.enter_async_context(session)
-            init = await asyncio.wait_for(session.initialize(), self.connect_timeout)
-            self._capabilities = init.capabilities
-            self._session = session
-            self._tools = await asyncio.wait_for(self._list_tools(session), self.request_timeout)
-            self._state = ServerState.RUNNING
-            self._last_error = None
-            self.activated_at = time.monotonic()
-            self._settled.set()
-            self._emit(HostChange.TOOLS, None)
-            if self.supports_resources:
-                self._emit(HostChange.RESOURCES, None)
-            await self._serve(session, broken)
-            if broken.is_set() and not self._stopping:
-                raise _Broken("the MCP server closed the connection")
-            return True
+                session = ClientSession(
+                    _EofWatch(read, broken, self._wake),
+                    write,
+                    read_timeout_seconds=self.request_timeout,
+                    message_handler=self._on_message,
+                    client_info=mcp_types.Implementation(name="smcp-computer", version=_version.__version__),
+                )
+                await stack.enter_async_context(session)
+                init = await asyncio.wait_for(session.initialize(), self.connect_timeout)
+                self._capabilities = init.capabilities
+                self._session = session
+                self._tools = await asyncio.wait_for(self._list_tools(session), self.request_timeout)
+                self._state = ServerState.RUNNING
+                self._last_error = None
+                self.activated_at = time.monotonic()
+                self._settled.set()
+                self._emit(HostChange.TOOLS, None)
+                if self.supports_resources:
+                    self._emit(HostChange.RESOURCES, None)
+                await self._serve(session, broken)
+                if broken.is_set() and not self._stopping:
+                    raise _Broken("the MCP server closed the connection")
+                return True
+            except Exception as exc:
+                if self._state is ServerState.RUNNING or not spawned:
+                    raise
+                returncode = await _returncode(spawned[0])
+                if returncode is None:
+                    raise
+                raise _Permanent(_exit_text(returncode)) from exc
 
     async def _serve(self, session: ClientSession, broken: asyncio.Event) -> None:
         sup = self.supervision

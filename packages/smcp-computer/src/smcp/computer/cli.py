@@ -100,6 +100,10 @@ def validate(
         raise typer.Exit(1) from None
     problems = _problems_text(loaded)
     warnings = [str(p) for p in loaded.warnings]
+    for declared in loaded.servers:
+        problem, warning = _command_check(declared)
+        problems += [problem] if problem else []
+        warnings += [warning] if warning else []
     servers = [
         {"name": s.name, "bundle_id": bundle_id_of(s), "type": s.type, "disabled": s.disabled}
         for s in loaded.servers
@@ -121,6 +125,30 @@ def validate(
             console.print(text, style="yellow", markup=False)
         console.print("[green]valid[/green]" if not problems else f"[red]{len(problems)} problem(s)[/red]")
     raise typer.Exit(0 if not problems else 1)
+
+
+def _command_check(server: MCPServerConfig) -> tuple[str | None, str | None]:
+    """(problem, warning) about a stdio server's command: not on PATH; a ``python`` that is not the
+    interpreter running this command (an unactivated virtualenv runs another one)."""
+    import os
+    import shutil
+
+    command = getattr(server.server_parameters, "command", None)
+    if server.type != "stdio" or server.disabled or not command or "${" in command:
+        return None, None
+    found = shutil.which(command)
+    if found is None:
+        return f"servers.{server.name}: command {command!r} not found on PATH", None
+    name = os.path.basename(command)
+    same_env = os.path.dirname(os.path.abspath(found)) == os.path.dirname(os.path.abspath(sys.executable))
+    if not same_env and sys.prefix == sys.base_prefix:  # no virtualenv: the same binary is the same
+        same_env = os.path.realpath(found) == os.path.realpath(sys.executable)
+    if name.startswith("python") and not same_env:
+        return None, (
+            f"warning: servers.{server.name}: {command!r} is {found}, not the interpreter running "
+            f"smcp-computer ({sys.executable}); use that full path if the server needs this environment"
+        )
+    return None, None
 
 
 def _confirm_callback(auto_apply: bool, interactive: bool) -> ConfirmCallback | None:
@@ -182,6 +210,10 @@ class RunOptions:
     skill_dir: Annotated[list[Path] | None, typer.Option(help="extra user skill directory")] = None
     spool_dir: Annotated[Path | None, typer.Option(help="blob spool directory")] = None
     max_restarts: Annotated[int, typer.Option(help="restart attempts for a failing MCP server")] = 5
+    require_all: Annotated[
+        bool,
+        typer.Option("--require-all", help="exit 1 instead of serving when an MCP server fails to start"),
+    ] = False
     log_level: Annotated[str, typer.Option(help="logging level")] = "WARNING"
 
     def input_values(self) -> dict[str, str]:
@@ -297,18 +329,26 @@ async def _run(opts: RunOptions, values: dict[str, str], interactive: bool) -> i
             return _fail(str(exc))
         with console.status(f"starting {len(computer.servers)} MCP server(s)..."):
             statuses = await computer.start()
+        failed = []
         for status in statuses:
             if status.state is ServerState.RUNNING:
                 console.print(f"[green]✓[/green] {status.bundle_id}: {status.tools} tool(s)")
             else:
+                failed.append(status.bundle_id)
                 console.print(f"[red]✗[/red] {status.bundle_id}: {status.state.value}: {status.last_error}")
+        if failed and opts.require_all:
+            return _fail(
+                f"{len(failed)} MCP server(s) did not start ({', '.join(failed)}) and --require-all is set"
+            )
         try:
             await link.join(opts.office)
         except (SMCPException, TimeoutError, OSError) as exc:
             return _fail(f"cannot join office {opts.office!r} at {opts.url}: {exc}")
         await computer.refresh_skills()
         console.print(f"joined office [bold]{opts.office}[/bold] as [bold]{opts.name}[/bold]")
-        print("READY", flush=True)
+        running = len(statuses) - len(failed)
+        summary = f"READY {running}/{len(statuses)} MCP server(s) running"
+        print(summary + (f"; failed: {', '.join(failed)}" if failed else ""), flush=True)
         waiters = {asyncio.create_task(stop.wait()), asyncio.create_task(link.wait_fatal())}
         if interactive and not opts.no_repl:
             from smcp.computer._repl import run_repl
