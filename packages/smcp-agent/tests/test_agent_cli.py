@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from typing import Any
@@ -213,3 +214,72 @@ async def test_readme_result_pattern_survives_an_empty_content_list() -> None:
         async with AsyncAgent(smcp.url, token=TOKEN, office="o1") as agent:
             result = await agent.call_tool("c1", "nope", {}, timeout=5)
     assert result.is_error and "no such tool" in result_text(result)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+async def test_repl_on_a_terminal_ctrl_c_cancels_the_call_and_clears_the_line() -> None:
+    import pty
+    import signal
+    import threading
+
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def slow(event: str, data: Any) -> Any:
+        if event == "client:tool_call":
+            loop.call_soon_threadsafe(started.set)
+            await asyncio.sleep(30)
+        return {"req_id": data.get("req_id"), "tools": []}
+
+    master, slave = pty.openpty()
+    seen = bytearray()
+
+    def reader() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 4096):
+                seen.extend(chunk)
+
+    async def wait_for(text: str, after: int = 0) -> int:
+        try:
+            async with asyncio.timeout(20):
+                while (at := seen.find(text.encode(), after)) < 0:
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            raise AssertionError(f"{text!r} not seen after {after}: {bytes(seen)!r}") from None
+        return at + len(text)
+
+    async with running() as smcp:
+        await smcp.computer("c1", handler=slow)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "smcp.agent.cli",
+            *connect_args(smcp.url, "repl"),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=_env(PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm"),
+        )
+        os.close(slave)
+        threading.Thread(target=reader, daemon=True).start()
+        try:
+            at = await wait_for("smcp>")
+            os.write(master, b"call c1 slow {}\r")
+            async with asyncio.timeout(20):
+                await started.wait()
+            proc.send_signal(signal.SIGINT)
+            at = await wait_for("cancelled", at)
+            at = await wait_for("smcp>", at)
+            os.write(master, b"half a line\x03")  # Ctrl-C at the prompt: clear the line, stay
+            at = await wait_for("smcp>", at)
+            os.write(master, b"computers\r")
+            at = await wait_for("c1", at)
+            await wait_for("smcp>", at)
+            os.write(master, b"\x04")  # Ctrl-D ends the REPL
+            async with asyncio.timeout(20):
+                assert await proc.wait() == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            os.close(master)

@@ -19,7 +19,7 @@ import contextlib
 import json
 import shlex
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -544,6 +544,29 @@ async def _repl_line(agent: AsyncAgent, line: str) -> tuple[bool, bool]:
     return True, ok
 
 
+async def _interruptible(line: Coroutine[Any, Any, tuple[bool, bool]]) -> bool:
+    """Run one REPL line; Ctrl-C (SIGINT) cancels it and the REPL goes on. ``False`` means quit."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(line)
+    previous = signal.getsignal(signal.SIGINT)
+    loop.add_signal_handler(signal.SIGINT, task.cancel)
+    try:
+        go_on, _ = await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+        _fail("cancelled")
+        return True
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return go_on
+
+
 @app.command()
 def repl(ctx: typer.Context) -> None:
     """Interactive shell with completion of commands, Computer names and tool names."""
@@ -574,10 +597,11 @@ def repl(ctx: typer.Context) -> None:
         while True:
             try:
                 line = await session.prompt_async("smcp> ")
-            except (EOFError, KeyboardInterrupt):
+            except KeyboardInterrupt:  # Ctrl-C at the prompt clears the line
+                continue
+            except EOFError:  # Ctrl-D
                 return 0
-            go_on, _ = await _repl_line(agent, line)
-            if not go_on:
+            if not await _interruptible(_repl_line(agent, line)):
                 return 0
 
     _run(ctx, work, cache=True)
