@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -203,3 +204,56 @@ async def test_ready_names_failed_servers_and_require_all(server_url: str, tmp_p
     )
     assert out.returncode == 1 and "READY" not in out.stdout
     assert "error: 1 MCP server(s) did not start (gone) and --require-all is set" in out.stderr
+
+
+async def test_oversized_result_is_refused_with_the_limit(tmp_path: Path) -> None:
+    """D4: a result over the server's maxPayload is not sent (that would cost the connection); the
+    Agent gets an error result naming the limit and how to raise it, and the Computer stays."""
+    from smcp.computer import Computer, ComputerLink, Supervision, parse_config
+
+    argv = [sys.executable, "-m", "smcp.server.asgi.cli", "--host", "127.0.0.1", "--port", "0"]
+    argv += ["--token", TOKEN, "--max-message-size", "4096"]
+    proc = subprocess.Popen(argv, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        port = 0
+        for _ in range(20):
+            found = re.match(r"LISTENING (\d+)", proc.stdout.readline())
+            if found:
+                port = int(found.group(1))
+                break
+        assert port, "smcp-server did not print LISTENING"
+        url = f"http://127.0.0.1:{port}"
+        loaded = parse_config(toolbox_config(default_tool_meta={"auto_apply": True}))
+        computer = Computer(
+            "c-big", loaded.servers, supervision=Supervision(ping_interval=0), spool_dir=tmp_path / "spool"
+        )
+        link = ComputerLink(computer, url, token=TOKEN)
+        async with asyncio.timeout(60), computer:
+            try:
+                await link.connect()
+                await link.join("office-big")
+                assert link.max_payload < 2 * 1024 * 1024  # learned from the handshake, not the default
+                async with _L.Agent(url, "office-big") as agent:
+                    big = await agent.call(
+                        "client:tool_call",
+                        computer="c-big",
+                        tool_name="tb__big_text",
+                        params={"n_bytes": 1_500_000},
+                        timeout=20,
+                    )
+                    assert big["isError"] is True
+                    text = big["content"][0]["text"]
+                    assert f"{link.max_payload}-byte message limit" in text and "--max-message-size" in text
+                    small = await agent.call(
+                        "client:tool_call",
+                        computer="c-big",
+                        tool_name="tb__add",
+                        params={"a": 1, "b": 2},
+                        timeout=5,
+                    )
+                    assert small["content"][0]["text"] == "3"  # still connected and in the office
+            finally:
+                await link.close()
+    finally:
+        _stop(proc)

@@ -8,7 +8,9 @@ the same ones the Agent uses (docs/protocol.md §2, §4).
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import json
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,6 +38,33 @@ if TYPE_CHECKING:
 __all__ = ["AuthProvider", "ComputerLink", "JoinError"]
 
 logger = logging.getLogger("smcp.computer")
+
+#: The size limit assumed when the server's Engine.IO handshake did not say (our server's default).
+DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
+
+#: What engineio logs with the server's OPEN packet (the only place python-socketio shows it).
+_OPEN_LOG_PREFIXES = ("WebSocket connection accepted with ", "Polling connection accepted with ")
+
+
+class _EngineLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """engineio's logger for one link: notes ``maxPayload`` from the logged OPEN packet and, like
+    engineio's default, passes on only errors."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("engineio.client"), {})
+        self.max_payload: int | None = None
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if isinstance(msg, str) and msg.startswith(_OPEN_LOG_PREFIXES):
+            try:
+                value = ast.literal_eval(msg.split(" with ", 1)[1]).get("maxPayload")
+            except (ValueError, SyntaxError, AttributeError):
+                value = None
+            if isinstance(value, int) and value > 0:
+                self.max_payload = value
+        if level >= logging.ERROR:
+            self.logger.log(level, msg, *args, **kwargs)
+
 
 #: Deprecated: ``provider() -> auth object`` (e.g. ``{"token": ...}``), called on every (re)connect.
 #: Pass ``token=`` a callable returning the token instead.
@@ -101,7 +130,9 @@ class ComputerLink:
         self._closing = False
         self._rejoin_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._engine_log = _EngineLog()
         self.sio: socketio.AsyncClient = socketio.AsyncClient(
+            engineio_logger=self._engine_log,
             reconnection=True,
             reconnection_delay=0.5,
             reconnection_delay_max=5,
@@ -126,6 +157,12 @@ class ComputerLink:
     @property
     def connected(self) -> bool:
         return bool(self.sio.connected)
+
+    @property
+    def max_payload(self) -> int:
+        """The largest message the server accepts: its handshake's ``maxPayload``, else
+        :data:`DEFAULT_MAX_PAYLOAD`."""
+        return self._engine_log.max_payload or DEFAULT_MAX_PAYLOAD
 
     # -- connection --------------------------------------------------------------------------
 
@@ -382,7 +419,10 @@ class ComputerLink:
                 if event == ClientEvent.TOOL_CALL:  # a tool call is always answered with a result
                     return results.exception_result(exc.message, "ValidationError")
                 raise
-            return await route(self.computer, req)
+            reply = await route(self.computer, req)
+            if key == ClientEvent.TOOL_CALL:
+                return self._fit(reply, str(getattr(req, "tool_name", "")))
+            return reply
         except SMCPError as exc:
             return _official_payload(exc, self.name)
         except Exception as exc:
@@ -390,6 +430,24 @@ class ComputerLink:
             if event == ClientEvent.TOOL_CALL:
                 return results.exception_result(str(exc) or type(exc).__name__, type(exc).__name__)
             return _official_payload(exc, self.name)
+
+    def _fit(self, result: dict[str, Any], tool: str) -> dict[str, Any]:
+        """``result``, or an error result when it is larger than the server accepts (sending it would
+        cost the connection, and the Agent would only see the Computer vanish)."""
+        from smcp.core import results
+
+        limit = self.max_payload
+        size = len(json.dumps(result, separators=(",", ":"), default=str).encode()) + 256  # + packet framing
+        if size <= limit:
+            return result
+        message = (
+            f"The result of tool '{tool}' is about {size} bytes, more than the {limit}-byte message limit "
+            "of the SMCP server (its Engine.IO maxPayload), so the Computer did not send it. Ask the tool "
+            "for less data, or raise the server's limit (smcp-server --max-message-size, or "
+            "python-socketio's max_http_buffer_size)."
+        )
+        logger.warning("%s", message)
+        return results.error_result(message)
 
 
 def _official_payload(exc: Exception, computer: str) -> dict[str, Any]:
