@@ -135,7 +135,9 @@ def test_scripts_hatch_build_builds_every_distribution(tmp_path: pathlib.Path) -
     hatch = ROOT / "scripts" / "hatch"
     if not (ROOT / ".venv-hatch" / "bin" / "hatch").exists():
         pytest.skip("scripts/hatch has not installed hatch yet (that needs the package index)")
-    env = {**os.environ, "HATCH_BUILD_LOCATION": str(tmp_path / "all")}
+    # run as a fresh shell would: not inside the hatch environment that runs this test
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HATCH_")}
+    env["HATCH_BUILD_LOCATION"] = str(tmp_path / "all")
     done = subprocess.run(
         [str(hatch), "build", "-t", "wheel"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
