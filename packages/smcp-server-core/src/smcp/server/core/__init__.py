@@ -6,7 +6,7 @@
 Public API: :class:`SMCPServer`, :class:`ServerSettings`, :class:`TokenAuth`, :class:`AllowAll`,
 :class:`AuthProvider`, :class:`Principal`, :data:`OfficeAuthorizer`, :class:`Registry`,
 :class:`MemoryRegistry`, :class:`Session`, :class:`ServerMetrics`, :class:`VersionGate`,
-:class:`JsonCodec`, :func:`fast_json`.
+:class:`JsonCodec`, :func:`fast_json`, :class:`FinishedCall`, :data:`CallListener`.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from smcp.server.core._version import __version__
 require_core_version("smcp-server-core", __version__)
 
 from smcp.server.core._auth import AllowAll, AuthProvider, OfficeAuthorizer, Principal, TokenAuth  # noqa: E402
+from smcp.server.core._calls import CallListener, FinishedCall  # noqa: E402
 from smcp.server.core._gate import VersionGate  # noqa: E402
 from smcp.server.core._json import JsonCodec, fast_json  # noqa: E402
 from smcp.server.core._metrics import ServerMetrics  # noqa: E402
@@ -39,6 +40,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AllowAll",
     "AuthProvider",
+    "CallListener",
+    "FinishedCall",
     "JoinOutcome",
     "JoinRejected",
     "JsonCodec",

@@ -8,12 +8,14 @@ metrics. A handler's business part receives a :class:`Call` that passed those ch
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from smcp.core import wire
 from smcp.core.errors import ErrorCode, ForbiddenError, InternalError, SMCPError
 from smcp.core.roles import Role
+from smcp.server.core._calls import FinishedCall, notify_listeners, now
 from smcp.server.core._registry import JoinRejected
 
 if TYPE_CHECKING:
@@ -91,9 +93,12 @@ def object_handler(
     parse_request = wire.parse_request
     registry = server.registry
     metrics = server.metrics
+    listeners = server.call_listeners
 
     async def handler(sid: str, *args: Any) -> Any:
         call = Call(sid, args[0] if args else None)
+        started = now() if relayed and listeners else None
+        reply: Any = None
         try:
             if closing_error is not None and server.closing:
                 raise closing_error()
@@ -111,19 +116,36 @@ def object_handler(
                         f"{event}: join an office first", details={"event": event, "reason": "no_office"}
                     )
                 call.session = session
-            return await business(call)
+            reply = await business(call)
+            return reply
         except SMCPError as exc:
             if relayed:
                 call.outcome = _REFUSAL_OUTCOMES.get(exc.error_code, "error")
             else:
                 metrics.count_rejection(event)
-            return exc.to_payload()
+            reply = exc.to_payload()
+            return reply
         except Exception as exc:
             call.outcome = "internal"
-            return internal_error(event, sid, exc)
+            reply = internal_error(event, sid, exc)
+            return reply
         finally:
             if relayed:
                 metrics.count_call(event, call.outcome)
+                if started is not None:
+                    wall, mono = started
+                    finished = FinishedCall(
+                        event,
+                        sid,
+                        call.session,
+                        req=call.req,
+                        data=call.data,
+                        reply=reply,
+                        outcome=call.outcome,
+                        started=wall,
+                        duration=time.perf_counter() - mono,
+                    )
+                    notify_listeners(listeners, finished)
 
     return handler
 

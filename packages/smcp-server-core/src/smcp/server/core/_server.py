@@ -17,6 +17,7 @@ from smcp.core.errors import BadRequestError
 from smcp.core.events import NAMESPACE
 from smcp.core.versioning import check_version
 from smcp.server.core._auth import AllowAll, AuthProvider, OfficeAuthorizer
+from smcp.server.core._calls import CallListener
 from smcp.server.core._gate import first_query_value
 from smcp.server.core._json import JsonCodec, fast_json
 from smcp.server.core._metrics import ServerMetrics
@@ -81,6 +82,8 @@ class SMCPServer:
         self.authorize_office = authorize_office
         self.registry: Registry = registry if registry is not None else MemoryRegistry()
         self.metrics = ServerMetrics()
+        #: Called after every answered ``client:*`` request; see :meth:`add_call_listener`.
+        self.call_listeners: list[CallListener] = []
         self._closing = False
         s = self.settings
         self.sio: socketio.AsyncServer = oversize_aware_server_class()(
@@ -207,6 +210,16 @@ class SMCPServer:
                 details={"event": event, "field": "<payload>", "reason": "too_large", "size": size},
             ).to_payload()
             await send_raw_ack(self.sio, eio_sid, header.namespace, header.ack_id, payload)
+
+    # -- listeners --------------------------------------------------------------------------
+
+    def add_call_listener(self, listener: CallListener) -> None:
+        """Call ``listener(FinishedCall)`` after every answered ``client:*`` request.
+
+        It runs on the event loop and must not block (hand work to a queue). Add listeners
+        before the server takes traffic.
+        """
+        self.call_listeners.append(listener)
 
     # -- lifecycle --------------------------------------------------------------------------
 
