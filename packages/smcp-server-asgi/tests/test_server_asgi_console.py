@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -302,5 +303,34 @@ async def test_cli_console_from_env_and_file(tmp_path: Any) -> None:
                 assert ok.status_code == 200 and ok.json()["actions"] is False
                 assert (await http.get("/api/v1/stats", headers=BEARER)).status_code == 401
         finally:
+            proc.kill()
+            await asyncio.wait_for(proc.wait(), 10)
+
+
+async def test_sigterm_ends_open_event_streams() -> None:
+    env = {**{k: v for k, v in os.environ.items() if k != "SMCP_ADMIN_TOKEN"}, "SMCP_ADMIN_TOKEN": ADMIN}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "smcp.server.asgi.cli", "--port", "0", "--token", "t",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            while not (line := (await proc.stdout.readline()).decode()).startswith("LISTENING "):
+                assert line
+        url = f"http://127.0.0.1:{line.split()[1]}"
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=10) as http,
+            http.stream("GET", "/api/v1/events", headers=BEARER) as r,
+        ):
+            async with asyncio.timeout(5):
+                async for text in r.aiter_lines():
+                    if text.startswith("data: "):
+                        break
+            proc.send_signal(signal.SIGTERM)
+            # the stream ends with the server instead of holding its shutdown
+            assert await asyncio.wait_for(proc.wait(), 5) == 0
+    finally:
+        if proc.returncode is None:
             proc.kill()
             await asyncio.wait_for(proc.wait(), 10)

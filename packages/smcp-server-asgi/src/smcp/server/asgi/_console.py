@@ -50,7 +50,7 @@ _SECURITY_HEADERS = [
     (
         b"content-security-policy",
         b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'",
     ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -174,9 +174,9 @@ class Console:
     async def _page(self, scope: Scope, receive: Receive, send: Send, method: str) -> None:
         _require_method(method, "GET")
         if self._authorized(scope):
-            await _respond(send, 200, _asset("console.html"), b"text/html; charset=utf-8")
+            await _respond(send, 200, _html(scope, "console.html"), b"text/html; charset=utf-8")
         else:
-            await _respond(send, 401, _login_page(""), b"text/html; charset=utf-8")
+            await _respond(send, 401, _login_page(scope, ""), b"text/html; charset=utf-8")
 
     async def _login(self, scope: Scope, receive: Receive, send: Send, method: str) -> None:
         _require_method(method, "POST")
@@ -190,7 +190,8 @@ class Console:
             await _respond(send, 303, b"", b"text/plain", headers)
             return
         log.warning("console: refused a login with a wrong admin token")
-        await _respond(send, 401, _login_page("Refused: that is not the admin token."), b"text/html")
+        page = _login_page(scope, "Refused: that is not the admin token.")
+        await _respond(send, 401, page, b"text/html; charset=utf-8")
 
     async def _static(self, send: Send, name: str) -> None:
         kind = _STATIC.get(name)
@@ -439,12 +440,19 @@ def _asset(name: str) -> bytes:
     return resources.files("smcp.server.asgi").joinpath("static", name).read_bytes()
 
 
-def _login_page(message: str) -> bytes:
+def _html(scope: Scope, name: str, message: str = "") -> bytes:
+    """A page of ``static/`` with its ``<base>`` at the app's root (its links are relative to it)."""
     import html
 
-    page = _asset("login.html").decode()
+    page = _asset(name).decode()
+    base = html.escape((scope.get("root_path", "") or "") + "/")
+    page = page.replace("<head>", f'<head>\n<base href="{base}">', 1)
     note = f'<p class="refused" role="alert">{html.escape(message)}</p>' if message else ""
     return page.replace("<!--message-->", note).encode()
+
+
+def _login_page(scope: Scope, message: str) -> bytes:
+    return _html(scope, "login.html", message)
 
 
 async def _respond(

@@ -154,7 +154,7 @@
     return node;
   }
 
-  function chart(svgId, series, unit) {
+  function chart(svgId, labelId, series, unit) {
     const svg = $(svgId);
     let top = 0;
     for (const s of series) for (const v of s.values) if (v !== null && v > top) top = v;
@@ -171,10 +171,7 @@
       const node = line(s.values, scale, s.cls);
       if (node) svg.append(node);
     }
-    const label = document.createElementNS(SVG, "text");
-    label.setAttribute("x", "4"); label.setAttribute("y", "9");
-    label.textContent = "max " + (Math.round(top * 100) / 100) + " " + unit;
-    svg.append(label);
+    $(labelId).textContent = "top of the chart: " + (Math.round(top * 100) / 100) + " " + unit;
   }
 
   function render(snap) {
@@ -189,8 +186,9 @@
     $("c-inflight").textContent = stats.in_flight;
     $("c-calls").textContent = stats.calls_total;
     const s = stats.series;
-    chart("chart-cps", [{ values: s.calls, cls: "calls" }, { values: s.errors, cls: "errors" }], "calls/s");
-    chart("chart-lat", [{ values: s.latency_max_ms, cls: "peak" }, { values: s.latency_avg_ms, cls: "avg" }], "ms");
+    chart("chart-cps", "cps-top", [{ values: s.calls, cls: "calls" }, { values: s.errors, cls: "errors" }], "calls/s");
+    chart("chart-lat", "lat-top", [{ values: s.latency_max_ms, cls: "peak" }, { values: s.latency_avg_ms, cls: "avg" }],
+      "ms");
     const last = s.calls.slice(-60).reduce((a, b) => a + b, 0) / 60;
     $("cps-now").textContent = "(last minute: " + last.toFixed(2) + "/s)";
     renderOffices(snap.offices);
