@@ -7,7 +7,6 @@ page per package from its public modules, and rewrites every relative link of ev
 - a link to a Markdown file that is on the site points to its page;
 - a link to another file or folder of the repository (a source file, an example) becomes plain
   text with the path, since the site does not publish it;
-- a link to a file of docs/ itself (an image) points to it from the generated page;
 - a link to something that does not exist is left alone, so ``mkdocs build --strict`` fails on it.
 """
 
@@ -136,9 +135,6 @@ def _rewrite(target: str, source: str, page_uri: str, pages: dict[str, str]) -> 
         return new + (f"#{anchor}" if anchor else "")
     if (ROOT / repo).exists() and not repo.startswith("docs/"):
         return ""
-    if repo.startswith("docs/") and (ROOT / repo).is_file():
-        # a file of the site itself (an image): relative to the generated page
-        return posixpath.relpath(repo[len("docs/") :], posixpath.dirname(page_uri) or ".")
     return None
 
 

@@ -42,6 +42,11 @@ def tools_handler(seen: list[Any], gate: asyncio.Event | None = None) -> Any:
         seen.append((event, data))
         if event == "client:get_tools":
             return {"req_id": data["req_id"], "tools": TOOLS}
+        if event == "client:get_config":
+            return {
+                "servers": {"b": {"name": "b", "type": "stdio", "forbidden_tools": ["rm_rf"]}},
+                "inputs": [],
+            }
         if gate is not None:
             await asyncio.wait_for(gate.wait(), 10)
         text = json.dumps(data["params"])
@@ -130,8 +135,9 @@ async def test_offices_tools_calls_in_flight_and_stats() -> None:
         echo, rm = detail["computers"][0]["tools"]
         assert echo["name"] == "echo" and echo["auto_apply"] is True and echo["tags"] == ["demo", "safe"]
         assert rm["name"] == "rm" and rm["auto_apply"] is False and rm["tags"] == []
-        # the console's own get_tools is not a call: nobody's audit trail or the recent list sees it
-        assert [e for e, _ in seen] == ["client:get_tools"]
+        assert detail["computers"][0]["forbidden"] == ["b/rm_rf"]
+        # the console's own questions are not calls: no audit trail or recent list sees them
+        assert sorted(e for e, _ in seen) == ["client:get_config", "client:get_tools"]
         assert (await http.get("/api/v1/offices/nope", headers=BEARER)).status_code == 404
 
         call = asyncio.ensure_future(
@@ -242,6 +248,24 @@ async def test_admin_call_takes_the_normal_call_path_and_disconnect() -> None:
         assert (await http.post(f"/api/v1/sessions/{sid}/disconnect", headers=BEARER)).status_code == 404
 
 
+async def test_mounted_under_a_prefix() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    smcp_app = create_app(settings=ServerSettings(), auth=TokenAuth(TOKEN), admin_token=ADMIN)
+    async with serve(Starlette(routes=[Mount("/ops/smcp", app=smcp_app)])) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            page = await http.get("/ops/smcp/console")
+            assert page.status_code == 401 and '<base href="/ops/smcp/">' in page.text
+            ok = await http.post("/ops/smcp/console/login", data={"token": ADMIN})
+            assert ok.status_code == 303 and ok.headers["location"] == "/ops/smcp/console"
+            assert "Path=/ops/smcp/;" in ok.headers["set-cookie"]
+            assert (await http.get("/ops/smcp/api/v1/stats")).json()["connections"]["total"] == 0
+            assert (await http.get("/ops/smcp/console/static/console.css")).status_code == 200
+            assert (await http.get("/ops/smcp/console/")).headers["location"] == "/ops/smcp/console"
+        await smcp_app.shutdown()
+
+
 def test_series_buckets_wrap_and_average() -> None:
     now = [1000.0]
     series = Series(window=10, clock=lambda: now[0])
@@ -260,54 +284,41 @@ def test_series_buckets_wrap_and_average() -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "env", "says"),
+    ("args", "env", "token", "problem"),
     [
-        (["--admin-actions"], {}, "--admin-actions needs an admin token"),
-        (["--admin-token-file", "/nonexistent/token"], {}, "cannot read --admin-token-file"),
+        ([], {}, None, None),
+        ([], {"SMCP_ADMIN_TOKEN": "from-env"}, "from-env", None),
+        (["--admin-token", "from-cli"], {"SMCP_ADMIN_TOKEN": "from-env"}, "from-cli", None),
+        (["--admin-token-file", "{file}", "--admin-token", "x"], {}, "from-file", None),
+        (["--admin-actions"], {}, None, "--admin-actions needs an admin token"),
+        (["--admin-token-file", "/nonexistent/token"], {}, None, "cannot read --admin-token-file"),
+        (["--admin-token-file", "{empty}"], {}, None, "is empty"),
     ],
 )
-async def test_cli_admin_token_problems(args: list[str], env: dict[str, str], says: str) -> None:
-    base = {k: v for k, v in os.environ.items() if k != "SMCP_ADMIN_TOKEN"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smcp.server.asgi.cli", "--port", "0", "--token", "t", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**base, **env},
-    )  # fmt: skip
-    _, err = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 2 and says.encode() in err
+def test_cli_admin_token_sources(
+    args: list[str],
+    env: dict[str, str],
+    token: str | None,
+    problem: str | None,
+    tmp_path: Any,
+    monkeypatch: Any,
+) -> None:
+    from smcp.server.asgi.cli import _admin_token, build_parser, main
+
+    (tmp_path / "token").write_text("from-file\n")
+    (tmp_path / "empty").write_text("\n")
+    argv = [a.format(file=tmp_path / "token", empty=tmp_path / "empty") for a in args]
+    monkeypatch.delenv("SMCP_ADMIN_TOKEN", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    got, said = _admin_token(build_parser().parse_args(argv))
+    assert (got, said is None) == (token, problem is None)
+    if problem is not None:
+        assert problem in (said or "")
+        assert main(["--token", "t", *argv]) == 2
 
 
-async def test_cli_console_from_env_and_file(tmp_path: Any) -> None:
-    token_file = tmp_path / "admin"
-    token_file.write_text("from-file\n")
-    env = {k: v for k, v in os.environ.items() if k != "SMCP_ADMIN_TOKEN"}
-    for extra, given, token in (
-        ([], {"SMCP_ADMIN_TOKEN": "from-env"}, "from-env"),
-        (["--admin-token-file", str(token_file)], {}, "from-file"),
-    ):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "smcp.server.asgi.cli", "--port", "0", "--token", "t", *extra,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**env, **given},
-        )  # fmt: skip
-        assert proc.stdout is not None
-        try:
-            lines: list[str] = []
-            async with asyncio.timeout(20):
-                while not lines or not lines[-1].startswith("LISTENING "):
-                    line = (await proc.stdout.readline()).decode()
-                    assert line, lines
-                    lines.append(line.strip())
-            assert any("operator console at http://" in line and "read-only" in line for line in lines)
-            url = f"http://127.0.0.1:{lines[-1].split()[1]}"
-            async with httpx.AsyncClient(base_url=url) as http:
-                ok = await http.get("/api/v1/stats", headers={"authorization": f"Bearer {token}"})
-                assert ok.status_code == 200 and ok.json()["actions"] is False
-                assert (await http.get("/api/v1/stats", headers=BEARER)).status_code == 401
-        finally:
-            proc.kill()
-            await asyncio.wait_for(proc.wait(), 10)
-
-
-async def test_sigterm_ends_open_event_streams() -> None:
+async def test_cli_console_from_env_and_sigterm_ends_open_streams() -> None:
     env = {**{k: v for k, v in os.environ.items() if k != "SMCP_ADMIN_TOKEN"}, "SMCP_ADMIN_TOKEN": ADMIN}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "smcp.server.asgi.cli", "--port", "0", "--token", "t",
@@ -315,21 +326,26 @@ async def test_sigterm_ends_open_event_streams() -> None:
     )  # fmt: skip
     assert proc.stdout is not None
     try:
-        async with asyncio.timeout(20):
-            while not (line := (await proc.stdout.readline()).decode()).startswith("LISTENING "):
-                assert line
-        url = f"http://127.0.0.1:{line.split()[1]}"
-        async with (
-            httpx.AsyncClient(base_url=url, timeout=10) as http,
-            http.stream("GET", "/api/v1/events", headers=BEARER) as r,
-        ):
-            async with asyncio.timeout(5):
-                async for text in r.aiter_lines():
-                    if text.startswith("data: "):
-                        break
-            proc.send_signal(signal.SIGTERM)
-            # the stream ends with the server instead of holding its shutdown
-            assert await asyncio.wait_for(proc.wait(), 5) == 0
+        lines: list[str] = []
+        async with asyncio.timeout(30):
+            while not lines or not lines[-1].startswith("LISTENING "):
+                line = (await proc.stdout.readline()).decode()
+                assert line, lines
+                lines.append(line.strip())
+        assert any("operator console at http://" in line and "read-only" in line for line in lines)
+        url = f"http://127.0.0.1:{lines[-1].split()[1]}"
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            ok = await http.get("/api/v1/stats", headers=BEARER)
+            assert ok.status_code == 200 and ok.json()["actions"] is False
+            assert (await http.get("/api/v1/stats", headers={"authorization": "Bearer t"})).status_code == 401
+            async with http.stream("GET", "/api/v1/events", headers=BEARER) as r:
+                async with asyncio.timeout(5):
+                    async for text in r.aiter_lines():
+                        if text.startswith("data: "):
+                            break
+                proc.send_signal(signal.SIGTERM)
+                # the stream ends with the server instead of holding its shutdown
+                assert await asyncio.wait_for(proc.wait(), 5) == 0
     finally:
         if proc.returncode is None:
             proc.kill()

@@ -117,7 +117,7 @@ class Console:
 
     @staticmethod
     def handles(path: str) -> bool:
-        return path == "/console" or path.startswith(("/console/", "/api/v1/")) or path == "/api/v1"
+        return path == "/console" or path.startswith(("/console/", "/api/v1/"))
 
     # -- credentials --------------------------------------------------------------------------
 
@@ -288,6 +288,7 @@ class Console:
                 if listed is None:
                     self.tools.refresh_soon(m)
                 entry["tools"] = listed
+                entry["forbidden"] = self.tools.forbidden(m.sid)
             computers.append(entry)
         return {"id": office_id, "agents": agents, "computers": computers}
 

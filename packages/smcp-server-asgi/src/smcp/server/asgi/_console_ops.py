@@ -32,6 +32,8 @@ log = logging.getLogger("smcp.server")
 ADMIN_NAME = "console-admin"
 ADMIN_PRINCIPAL = Principal("console-admin", {"console": True})
 
+_OBSERVED = frozenset({ClientEvent.GET_TOOLS.value, ClientEvent.GET_CONFIG.value})
+
 #: Seconds a Computer's tool list is kept before the console asks again.
 TOOLS_TTL = 60.0
 TOOLS_TIMEOUT = 5.0
@@ -70,33 +72,57 @@ def summarize_tools(reply: Any) -> list[dict[str, Any]] | None:
     return out
 
 
+def forbidden_tools(reply: Any) -> list[str] | None:
+    """``server/tool`` for every ``forbidden_tools`` entry of a ``client:get_config`` answer."""
+    servers = reply.get("servers") if isinstance(reply, dict) else None
+    if not isinstance(servers, dict):
+        return None
+    out: list[str] = []
+    for server, config in servers.items():
+        names = config.get("forbidden_tools") if isinstance(config, dict) else None
+        if isinstance(names, list):
+            out.extend(f"{server}/{name}" for name in names if isinstance(name, str))
+    return out
+
+
 class ToolCache:
     """Each Computer's tools by session id: from Agents' ``client:get_tools`` answers, or asked for."""
 
     def __init__(self, server: SMCPServer) -> None:
         self._server = server
         self._tools: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._forbidden: dict[str, list[str]] = {}
         self._fetching: dict[str, asyncio.Task[None]] = {}
 
     def observe(self, call: FinishedCall) -> None:
-        """A call listener: keep the tool list an Agent just received."""
-        if call.event != ClientEvent.GET_TOOLS.value or call.outcome != "ok" or call.office is None:
-            return
-        tools = summarize_tools(call.reply)
-        name = call.computer
-        if tools is None or name is None:
+        """A call listener: keep the tool list (or forbidden tools) an Agent just received."""
+        event = call.event
+        if event not in _OBSERVED or call.outcome != "ok" or call.office is None or call.computer is None:
             return
         lookup = getattr(self._server.registry, "lookup_nowait", None)
-        target = lookup(call.office, name) if lookup is not None else None
-        if isinstance(target, Session):
-            self._tools[target.sid] = (time.monotonic(), tools)
+        target = lookup(call.office, call.computer) if lookup is not None else None
+        if not isinstance(target, Session):
+            return
+        if event == ClientEvent.GET_TOOLS.value:
+            tools = summarize_tools(call.reply)
+            if tools is not None:
+                self._tools[target.sid] = (time.monotonic(), tools)
+        else:
+            forbidden = forbidden_tools(call.reply)
+            if forbidden is not None:
+                self._forbidden[target.sid] = forbidden
 
     def forget(self, sid: str) -> None:
         self._tools.pop(sid, None)
+        self._forbidden.pop(sid, None)
 
     def cached(self, sid: str) -> list[dict[str, Any]] | None:
         entry = self._tools.get(sid)
         return None if entry is None else entry[1]
+
+    def forbidden(self, sid: str) -> list[str] | None:
+        """The Computer's forbidden tools (``server/tool``), from its configuration; ``None``: unknown."""
+        return self._forbidden.get(sid)
 
     def refresh_soon(self, computer: Session) -> None:
         """Ask ``computer`` for its tools in the background when none are cached or they are old."""
@@ -117,16 +143,26 @@ class ToolCache:
         return task
 
     async def _ask(self, computer: Session) -> None:
-        """``client:get_tools`` through the relay (not a call: no listener sees it)."""
-        try:
+        """``client:get_tools`` and ``client:get_config`` through the relay (not calls: no listener
+        sees them)."""
+        relay = self._server._relay
+
+        async def ask(event: str) -> Any:
             data = {"computer": computer.name, "agent": ADMIN_NAME, "req_id": uuid.uuid4().hex}
-            relay = self._server._relay
-            reply = await relay._forward(computer.sid, ClientEvent.GET_TOOLS.value, data, TOOLS_TIMEOUT)
-            tools = summarize_tools(reply)
+            return await relay._forward(computer.sid, event, data, TOOLS_TIMEOUT)
+
+        try:
+            listed, config = await asyncio.gather(
+                ask(ClientEvent.GET_TOOLS.value), ask(ClientEvent.GET_CONFIG.value)
+            )
+            tools = summarize_tools(listed)
             if tools is not None:
                 self._tools[computer.sid] = (time.monotonic(), tools)
             else:
                 log.debug("console: no tool list from computer %r", computer.name)
+            forbidden = forbidden_tools(config)
+            if forbidden is not None:
+                self._forbidden[computer.sid] = forbidden
         except Exception:
             log.exception("console: asking computer %r for its tools failed", computer.name)
 

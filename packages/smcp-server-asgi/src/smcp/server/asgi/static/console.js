@@ -103,6 +103,14 @@
         }
         item.append(list);
       }
+      if (m.forbidden && m.forbidden.length) {
+        const list = el("ul", { class: "tools forbidden", "aria-label": "forbidden tools" });
+        for (const name of m.forbidden) {
+          list.append(el("li", { title: "forbidden in the Computer's configuration" }, el("code", {}, name),
+            el("span", { class: "tag bad" }, "forbidden")));
+        }
+        item.append(list);
+      }
     }
     return item;
   }
