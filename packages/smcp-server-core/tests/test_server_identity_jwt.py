@@ -1,4 +1,4 @@
-"""JWTAuth: every refusal reason at connect (HS256, RS256, a JWKS with key rotation), as the client sees it."""
+"""JWTAuth: every refusal reason at connect (HS256, RS256, a JWKS with key rotation), as clients see it."""
 
 from __future__ import annotations
 

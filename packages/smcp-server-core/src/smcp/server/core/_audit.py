@@ -128,6 +128,8 @@ class AuditTrail:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.metrics: ServerMetrics | None = None
+        # (office, req_id) of tool calls their agent cancelled, oldest first; bounded.
+        self._cancelled: dict[tuple[str | None, str], None] = {}
 
     def attach(self, server: SMCPServer) -> None:
         """Record ``server``'s calls (a call listener), joins, leaves and refused connects."""
@@ -141,7 +143,14 @@ class AuditTrail:
         """The call listener: one ``call`` record."""
         principal = call.principal
         data = call.data
-        params = data.get("params") if call.event == _TOOL_CALL and isinstance(data, dict) else None
+        outcome = call.outcome
+        params = None
+        if call.event == _TOOL_CALL and isinstance(data, dict):
+            params = data.get("params")
+            key = (call.office, call.req_id or "")
+            if self._cancelled and key in self._cancelled:
+                del self._cancelled[key]
+                outcome = "cancelled"
         self.emit(
             {
                 "ts": _timestamp(call.started),
@@ -153,7 +162,7 @@ class AuditTrail:
                 "computer": call.computer,
                 "tool": call.tool,
                 "req_id": call.req_id,
-                "outcome": call.outcome,
+                "outcome": outcome,
                 "code": call.code,
                 "duration_ms": round(call.duration * 1000, 3),
                 "request_bytes": _size(data),
@@ -161,6 +170,13 @@ class AuditTrail:
                 "params_sha256": None if params is None else params_digest(params),
             }
         )
+
+    def cancelled(self, office: str | None, req_id: str) -> None:
+        """The agent cancelled its tool call ``req_id``: its record's outcome becomes ``cancelled``."""
+        cancelled = self._cancelled
+        cancelled[(office, req_id)] = None
+        if len(cancelled) > 10_000:
+            del cancelled[next(iter(cancelled))]
 
     def record(self, kind: str, **fields: Any) -> None:
         """A ``kind`` record (``connect``, ``connect_refused``, ``join``, ``join_refused``, ``leave``)."""

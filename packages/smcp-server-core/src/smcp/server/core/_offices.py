@@ -241,6 +241,8 @@ class Offices:
                 f"{event}: field 'agent' must be your own name '{session.name}'",
                 details={"event": event, "field": "agent", "reason": "not_sender"},
             )
+        if self._server.audit is not None:
+            self._server.audit.cancelled(session.office, call.req.req_id)
         self._metrics.notifications_total += 1
         await self._server.sio.emit(
             NotifyEvent.TOOL_CALL_CANCEL.value,
