@@ -34,6 +34,12 @@ def hs(**extra: Any) -> str:
 
 async def refusal(url: str, token: str | None, headers: dict[str, str] | None = None) -> str:
     """The message of the server's connect refusal."""
+    message: str = (await refused(url, token, headers))["message"]
+    return message
+
+
+async def refused(url: str, token: str | None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The server's CONNECT_ERROR data."""
     sio = socketio.AsyncClient(reconnection=False)
     got: list[Any] = []
     sio.on("connect_error", got.append, namespace=NS)
@@ -47,8 +53,8 @@ async def refusal(url: str, token: str | None, headers: dict[str, str] | None = 
             wait_timeout=5,
         )
     assert got, "no connect_error"
-    message: str = got[0]["message"]
-    return message
+    data: dict[str, Any] = got[0]
+    return data
 
 
 async def test_hs256_refusal_reasons_are_shown_and_counted() -> None:
@@ -76,7 +82,9 @@ async def test_hs256_refusal_reasons_are_shown_and_counted() -> None:
             if token:
                 assert token not in message
         assert h.server.metrics.auth_failures == dict.fromkeys(cases, 1)
-        assert h.server.metrics.auth_failures_total == len(cases)
+        # the reason as data too (optional on the wire): a client can tell a bad token from a busy server
+        assert (await refused(h.url, cases["expired"][0]))["data"] == {"code": 401, "reason": "expired"}
+        assert h.server.metrics.auth_failures_total == len(cases) + 1
         # a valid token connects, in auth.token or as an Authorization: Bearer header
         peer = await h.peer(token=hs(**good))
         assert await peer.join("agent", "alice") == (True, None)

@@ -2,8 +2,8 @@
 
 A record has the time, principal, office, names, event, tool, ``req_id``, outcome, duration and
 sizes, and the sha256 of a tool call's params: never the params, a result, a token or an input
-value. Records are built on the event loop (cheap) and written by one thread from a bounded
-queue: a full queue drops the record and counts it in ``metrics.audit_dropped_total``.
+value. Records are built on the event loop (cheap) and written in rounds by one thread from a
+bounded queue: a full queue drops the record and counts it in ``metrics.audit_dropped_total``.
 
 >>> trail = AuditTrail(FileSink("audit.jsonl"), LoggerSink())
 >>> trail.attach(server)   # before the server takes traffic; trail.reopen() on SIGHUP
@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -36,7 +36,6 @@ log = logging.getLogger("smcp.server")
 AuditSink = Callable[[dict[str, Any], str], None]
 
 _TOOL_CALL = ClientEvent.TOOL_CALL.value
-_STOP: Any = object()
 
 
 def _encoder() -> tuple[Callable[[Any], bytes], Callable[[Any], bytes]]:
@@ -120,11 +119,19 @@ class AuditTrail:
     one that raises is logged and the others still get the record.
     """
 
-    def __init__(self, *sinks: AuditSink, queue_size: int = 10_000) -> None:
+    def __init__(self, *sinks: AuditSink, queue_size: int = 10_000, interval: float = 0.05) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         self.sinks = list(sinks)
-        self._queue: queue.Queue[Any] = queue.Queue(queue_size)
+        self.queue_size = queue_size
+        #: Seconds between the writer's rounds; a round starts early once a quarter of the queue is used.
+        self.interval = interval
+        # A deque (append and popleft are atomic) read in rounds: no thread wake-up per record.
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._wake = threading.Event()
+        self._stop = False
+        self._queued = 0
+        self._handled = 0
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.metrics: ServerMetrics | None = None
@@ -186,11 +193,15 @@ class AuditTrail:
         """Queue ``record`` for the sinks; never blocks (a full queue drops and counts it)."""
         if self._thread is None:
             self._start()
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
+        buffer = self._buffer
+        if len(buffer) >= self.queue_size:
             if self.metrics is not None:
                 self.metrics.audit_dropped_total += 1
+            return
+        buffer.append(record)
+        self._queued += 1
+        if len(buffer) * 4 >= self.queue_size and not self._wake.is_set():
+            self._wake.set()
 
     # -- writing (audit thread) ---------------------------------------------------------------
 
@@ -201,24 +212,18 @@ class AuditTrail:
                 self._thread.start()
 
     def _run(self) -> None:
-        q = self._queue
+        buffer = self._buffer
         while True:
-            record = q.get()
-            batch = [record]
-            while len(batch) < 256:
-                try:
-                    batch.append(q.get_nowait())
-                except queue.Empty:
-                    break
-            stop = False
-            for item in batch:
-                if item is _STOP:
-                    stop = True
-                else:
-                    self._write(item)
-            self._flush()
-            for _ in batch:
-                q.task_done()
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            stop = self._stop
+            wrote = False
+            while buffer:
+                self._write(buffer.popleft())
+                self._handled += 1
+                wrote = True
+            if wrote:
+                self._flush()
             if stop:
                 return
 
@@ -258,19 +263,25 @@ class AuditTrail:
         """Write what is queued (waiting at most ``timeout`` s), then close the sinks."""
         thread = self._thread
         if thread is not None:
-            try:
-                self._queue.put(_STOP, timeout=timeout)
-            except queue.Full:
-                log.warning("audit queue still full at close; records lost")
+            self._stop = True
+            self._wake.set()
             thread.join(timeout)
+            if thread.is_alive():
+                log.warning("audit writer still busy at close; %d records not written", len(self._buffer))
             self._thread = None
+            self._stop = False
         for sink in self.sinks:
             close = getattr(sink, "close", None)
             if close is not None:
                 close()
 
     def drain(self, timeout: float = 5.0) -> bool:
-        """Wait until every queued record was written; false on timeout (for tests and shutdown)."""
-        q = self._queue
-        with q.all_tasks_done:
-            return q.all_tasks_done.wait_for(lambda: q.unfinished_tasks == 0, timeout)
+        """Wait until every record queued so far was handled; false on timeout (tests, shutdown)."""
+        target = self._queued
+        deadline = time.monotonic() + timeout
+        while self._handled < target:
+            if time.monotonic() > deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.002)
+        return True

@@ -163,7 +163,10 @@ class SMCPServer:
             if self.audit is not None:
                 self.audit.record("connect_refused", reason=reason, remote=_remote(environ))
             if refusal is not None:
-                raise socketio.exceptions.ConnectionRefusedError(f"Connection refused by server: {refusal}")
+                # ``data`` (optional on the wire) lets a client tell a bad credential from a busy server.
+                raise socketio.exceptions.ConnectionRefusedError(
+                    f"Connection refused by server: {refusal}", {"code": 401, "reason": reason}
+                )
             raise socketio.exceptions.ConnectionRefusedError(
                 "Connection refused by server: authentication failed "
                 '(send the credential in the Socket.IO auth object, e.g. {"token": "..."})'
@@ -173,7 +176,7 @@ class SMCPServer:
             if self.audit is not None:
                 remote = _remote(environ)
                 self.audit.record("connect_refused", reason="quota", principal=principal.id, remote=remote)
-            raise socketio.exceptions.ConnectionRefusedError(over)
+            raise socketio.exceptions.ConnectionRefusedError(over, {"code": 429, "reason": "quota"})
         try:
             await self.registry.add(Session(sid, version, principal))
         except Exception:

@@ -35,14 +35,15 @@ class ServerSettings:
     check_version_on_connect: bool = True
     #: Seconds :meth:`SMCPServer.shutdown` waits for answers to in-flight requests to be sent.
     shutdown_timeout: float = 5.0
+    # The limits' defaults are far above what one process serves; lower them for shared deployments.
     #: Connections the server accepts at a time.
-    max_connections: int = 10_000
+    max_connections: int = 100_000
     #: Connections one principal may hold at a time (with a shared token every client is one principal).
-    max_connections_per_principal: int = 1_000
+    max_connections_per_principal: int = 100_000
     #: ``client:*`` requests of one principal waiting for an answer at a time.
-    max_calls_in_flight_per_principal: int = 1_000
+    max_calls_in_flight_per_principal: int = 10_000
     #: ``client:*`` requests of one connection waiting for an answer at a time.
-    max_pending_per_connection: int = 256
+    max_pending_per_connection: int = 1_000
     #: ``client:*`` requests per second and principal (token bucket); ``None``: no rate limit.
     calls_per_second: float | None = None
     #: Bucket size of ``calls_per_second`` (requests allowed at once); ``None``: one second's worth.
