@@ -157,14 +157,14 @@ async def test_jwks_with_key_rotation() -> None:
         await send({"type": "http.response.body", "body": body})
 
     async with serve(jwks_app) as jwks_url:
-        auth = JWTAuth(jwks_url=f"{jwks_url}/jwks.json", jwks_min_interval=0.2)
+        auth = JWTAuth(jwks_url=f"{jwks_url}/jwks.json", jwks_min_interval=0.2, jwks_max_age=1.0)
         async with running(ServerSettings(), auth=auth) as h:
             token1 = jwt.encode(claims(), first, algorithm="RS256", headers={"kid": "k1"})
             assert (await h.peer(token=token1)).sio.connected
             assert (await h.peer(token=token1)).sio.connected
             assert len(fetches) == 1  # cached
-            # the issuer rotates: a token with the new kid makes the server fetch the set again
-            served["keys"] = [_jwk(second, "k2")]
+            # the issuer rotates (both keys published): a token with the new kid makes the server fetch again
+            served["keys"] = [_jwk(first, "k1"), _jwk(second, "k2")]
             await asyncio.sleep(0.25)
             token2 = jwt.encode(claims(sub="bob"), second, algorithm="RS256", headers={"kid": "k2"})
             assert (await h.peer(token=token2)).sio.connected
@@ -175,6 +175,12 @@ async def test_jwks_with_key_rotation() -> None:
             assert "kid" in await refusal(h.url, stray)
             assert len(fetches) <= 3
             assert h.server.metrics.auth_failures == {"unknown_key": 2}
+            # the issuer withdraws k1: once the cached set is jwks_max_age old it is fetched again
+            assert (await h.peer(token=token1)).sio.connected
+            served["keys"] = [_jwk(second, "k2")]
+            await asyncio.sleep(1.05)
+            assert "kid" in await refusal(h.url, token1)
+            assert (await h.peer(token=token2)).sio.connected
 
 
 async def test_jwks_unreachable_is_a_clear_refusal() -> None:

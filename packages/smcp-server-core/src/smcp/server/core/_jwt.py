@@ -61,7 +61,8 @@ class JWTAuth:
 
     Give exactly one key source: ``secret`` (HS256), ``public_key`` (PEM text or a path; RS256 or
     ES256) or ``jwks_url`` (keys fetched, cached, and fetched again on an unknown ``kid`` at most
-    every ``jwks_min_interval`` seconds). ``exp`` is required; ``nbf``, and ``iss`` / ``aud`` when
+    every ``jwks_min_interval`` seconds, and once they are ``jwks_max_age`` seconds old, so a key the
+    issuer withdrew stops working). ``exp`` is required; ``nbf``, and ``iss`` / ``aud`` when
     given here, are checked with ``leeway`` seconds of clock skew. ``fallback`` handles a
     credential that is not a JWT (e.g. a :class:`~smcp.server.core.TokenAuth` during a migration).
     """
@@ -77,6 +78,7 @@ class JWTAuth:
         algorithms: Sequence[str] | None = None,
         leeway: float = 30.0,
         jwks_min_interval: float = 30.0,
+        jwks_max_age: float = 300.0,
         jwks_timeout: float = 5.0,
         fallback: AuthProvider | None = None,
     ) -> None:
@@ -101,6 +103,7 @@ class JWTAuth:
         self._leeway = leeway
         self._jwks_url = jwks_url
         self._jwks_min_interval = jwks_min_interval
+        self._jwks_max_age = jwks_max_age
         self._jwks_timeout = jwks_timeout
         self._jwks: dict[str, Any] = {}
         self._jwks_fetched = float("-inf")
@@ -198,13 +201,15 @@ class JWTAuth:
             kid = self._jwt.get_unverified_header(token).get("kid")
         except self._jwt.InvalidTokenError:
             raise AuthRefused("malformed", "token is not a valid JWT (unreadable header)") from None
-        key = self._pick(kid)
+        age = time.monotonic() - self._jwks_fetched
+        key = self._pick(kid) if age < self._jwks_max_age else None
         if key is None:
             async with self._jwks_lock:
-                key = self._pick(kid)
-                if key is None and time.monotonic() - self._jwks_fetched >= self._jwks_min_interval:
+                age = time.monotonic() - self._jwks_fetched
+                key = self._pick(kid) if age < self._jwks_max_age else None
+                if key is None and age >= self._jwks_min_interval:
                     await self._refresh()
-                    key = self._pick(kid)
+                key = self._pick(kid)
         if key is None:
             raise AuthRefused("unknown_key", f"token key id (kid) {kid!r} is not in the server's key set")
         return key
