@@ -45,6 +45,8 @@ class Quotas:
         self._metrics = metrics
         self.connections = 0
         self._by_principal: dict[str, int] = {}
+        # sid -> principal of the connections this process holds
+        self._sids: dict[str, str] = {}
         self._in_flight: dict[str, int] = {}
         self._pending: dict[str, int] = {}
         self._buckets: dict[str, _Bucket] = {}
@@ -58,7 +60,7 @@ class Quotas:
 
     # -- connections ------------------------------------------------------------------------------
 
-    def connect(self, principal: str) -> str | None:
+    def connect(self, principal: str, sid: str) -> str | None:
         """Count a new connection; the refusal message if a limit is reached (nothing counted)."""
         s = self._s
         if self.connections >= s.max_connections:
@@ -76,15 +78,22 @@ class Quotas:
             )
         self.connections += 1
         self._by_principal[principal] = held + 1
+        self._sids[sid] = principal
         return None
 
-    def disconnect(self, principal: str) -> None:
+    def disconnect(self, sid: str) -> bool:
+        """Forget the connection ``sid``; false if this process did not count it."""
+        principal = self._sids.pop(sid, None)
+        if principal is None:
+            return False
         self.connections -= 1
+        self._pending.pop(sid, None)
         held = self._by_principal.get(principal, 0) - 1
         if held > 0:
             self._by_principal[principal] = held
         else:
             self._by_principal.pop(principal, None)
+        return True
 
     # -- calls ------------------------------------------------------------------------------------
 

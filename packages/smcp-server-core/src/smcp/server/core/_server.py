@@ -171,7 +171,7 @@ class SMCPServer:
                 "Connection refused by server: authentication failed "
                 '(send the credential in the Socket.IO auth object, e.g. {"token": "..."})'
             )
-        over = self.quotas.connect(principal.id)
+        over = self.quotas.connect(principal.id, sid)
         if over is not None:
             if self.audit is not None:
                 remote = _remote(environ)
@@ -180,7 +180,7 @@ class SMCPServer:
         try:
             await self.registry.add(Session(sid, version, principal))
         except Exception:
-            self.quotas.disconnect(principal.id)
+            self.quotas.disconnect(sid)
             log.exception("registry refused a new session; connection refused", extra={"sid": sid})
             raise socketio.exceptions.ConnectionRefusedError(
                 "Connection refused by server: session registry unavailable; retry later"
@@ -196,16 +196,15 @@ class SMCPServer:
             if session is not None:
                 await self._forget(session, "disconnected")
             else:
-                self._relay.computer_gone(sid)
+                # Gone already (evicted, possibly by another node): only this process's counts remain.
+                self._forget_local(sid)
             log.debug("disconnected", extra={"sid": sid, "reason": str(reason)})
         except Exception:
             log.exception("error while handling a disconnect", extra={"sid": sid})
 
     async def _forget(self, session: Session, why: str) -> None:
         """``session`` was removed from the registry: count it and tell its office."""
-        self.metrics.connections -= 1
-        self.quotas.disconnect(session.principal.id if session.principal is not None else "")
-        self._relay.computer_gone(session.sid)
+        self._forget_local(session.sid)
         if session.office is not None and self.audit is not None:
             self.audit.record(
                 "leave",
@@ -216,6 +215,11 @@ class SMCPServer:
                 why=why,
             )
         await self._offices.member_gone(session)
+
+    def _forget_local(self, sid: str) -> None:
+        if self.quotas.disconnect(sid):  # false when the connection is another node's
+            self.metrics.connections -= 1
+        self._relay.computer_gone(sid)
 
     async def evict(self, sid: str, why: str = "taken_over") -> bool:
         """Drop the connection ``sid`` now (its office is told it left); false if it was gone."""
