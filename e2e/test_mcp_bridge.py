@@ -213,7 +213,9 @@ async def test_stdio_list_changed_on_join_grow_and_leave(lab: BridgeLab, procs: 
 
         # a Computer joins: list_changed, and its tools appear
         config = write_mcp_json(procs.log_dir / "mcp-second.json", matrix_servers(tag="second"))
-        second = await roles.start_computer(procs, url=server.url, office=office, name="second", config=config)
+        second = await roles.start_computer(
+            procs, url=server.url, office=office, name="second", config=config
+        )
         await notes.wait("notifications/tools/list_changed", 1)
         names = await wait_tools(session, lambda n: "second__toolbox__echo" in n)
         assert "second__toolbox__echo" in names
