@@ -135,3 +135,21 @@ def test_http_option_and_loopback() -> None:
             parse_http(bad)
     assert is_loopback("127.0.0.2") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3") and not is_loopback("example.org")
+
+
+def test_readme_client_configs_are_valid_and_start_the_bridge() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The office as an MCP server", 1)[1].split("\n## ", 1)[0]
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", section, re.S)]
+    assert len(blocks) == 2
+    claude, vscode = blocks
+    for entry in (claude["mcpServers"]["smcp-office"], vscode["servers"]["smcp-office"]):
+        assert entry["command"] == "smcp-agent"
+        assert entry["args"][-1] == "mcp" and "--office" in entry["args"] and "--url" in entry["args"]
+        assert "SMCP_TOKEN" in entry["env"]
+    assert vscode["servers"]["smcp-office"]["type"] == "stdio"
+    assert vscode["inputs"][0]["id"] in vscode["servers"]["smcp-office"]["env"]["SMCP_TOKEN"]
