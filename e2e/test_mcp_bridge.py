@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("mcp-bridge")]
 
 TOKEN = roles.DEFAULT_TOKEN
 NODE_DIR = repo_root() / "e2e" / "node"
+SKILL_MD = "---\nname: demo-skill\ndescription: A demo skill\n---\n# Demo\nUse it well.\n"
 
 
 class BridgeLab(Lab):
@@ -53,10 +54,16 @@ class BridgeLab(Lab):
     async def computer(self, office: str = "bridge", name: str = "comp1") -> roles.ComputerProcess:
         async def start() -> roles.ComputerProcess:
             server = await self.server()
-            config = write_mcp_json(self.root / f"mcp-{name}.json", matrix_servers(tag=name))
+            servers = matrix_servers(tag=name)
+            # whoami is not auto-applied: the bridge confirms it through elicitation
+            servers["toolbox"]["tool_meta"]["whoami"] = {"auto_apply": False}
+            config = write_mcp_json(self.root / f"mcp-{name}.json", servers)
+            skill = self.root / f"skills-{name}" / "user" / "demo-skill"
+            skill.mkdir(parents=True, exist_ok=True)
+            (skill / "SKILL.md").write_text(SKILL_MD, encoding="utf-8")
             return await roles.start_computer(
                 self.procs, url=server.url, office=office, name=name, config=config,
-                landing_root=self.root / f"landing-{name}",
+                landing_root=self.root / f"landing-{name}", skill_home=self.root / f"skills-{name}",
             )  # fmt: skip
 
         return await self.kept(("computer", office, name), start)
@@ -246,6 +253,36 @@ async def test_stdio_list_changed_on_join_grow_and_leave(lab: BridgeLab, procs: 
         assert "second__toolbox__echo" not in await tool_names(session)
 
 
+async def test_stdio_confirmation_through_elicitation(lab: BridgeLab) -> None:
+    server = await lab.server()
+    await lab.computer()
+    asked: list[str] = []
+    answers = ["decline", "accept"]
+
+    async def elicit(context: Any, params: Any) -> Any:
+        asked.append(params.message)
+        action = answers.pop(0)
+        return mcp.types.ElicitResult(
+            action=action, content={"confirm": True} if action == "accept" else None
+        )
+
+    argv = bridge_argv(server.url, "bridge")
+    params = StdioServerParameters(command=argv[0], args=argv[1:], env=roles.our_env())
+    async with (
+        stdio_client(params) as (read, write),
+        ClientSession(read, write, elicitation_callback=elicit) as session,
+    ):
+        with anyio.fail_after(30):
+            await session.initialize()
+            declined = await session.call_tool("comp1__toolbox__whoami", {})
+            accepted = await session.call_tool("comp1__toolbox__whoami", {})
+            plain = await session.call_tool("comp1__toolbox__echo", {"text": "no question"})
+    assert declined.is_error and "did not confirm" in text_of(declined)
+    assert not accepted.is_error and text_of(accepted) == "comp1"
+    assert text_of(plain) == "no question"  # auto-applied tools are not confirmed
+    assert len(asked) == 2 and "toolbox__whoami" in asked[0] and "comp1" in asked[0]
+
+
 # -- resources --------------------------------------------------------------------------------------
 
 
@@ -263,6 +300,18 @@ async def test_stdio_resources_list_and_read_windows(lab: BridgeLab) -> None:
         with anyio.fail_after(20):
             read = await session.read_resource(str(main.uri))
         assert read.contents[0].text == "content of window://toolbox/main"
+
+        # skills are resources too: SKILL.md through client:get_skill
+        skill = next(r for r in listed if r.meta and r.meta["smcp"].get("skill") == "demo-skill")
+        assert str(skill.uri) == "smcp://comp1/skill%3A%2F%2Fdemo-skill"
+        with anyio.fail_after(20):
+            body = await session.read_resource(str(skill.uri))
+        assert body.contents[0].text.endswith("# Demo\nUse it well.\n")
+
+        # a resource SMCP cannot read is an MCP error that says so
+        mem = next(uri for uri in by_inner if uri.startswith("mem://"))
+        with anyio.fail_after(20), pytest.raises(mcp.shared.exceptions.MCPError, match="listed only"):
+            await session.read_resource(str(by_inner[mem].uri))
 
 
 # -- streamable HTTP with a bearer token ------------------------------------------------------------

@@ -628,6 +628,9 @@ def mcp_server(  # noqa: PLR0917 - typer maps parameters to options
         ),
     ] = None,
     call_timeout: Annotated[float, typer.Option(metavar="SECONDS", help="Deadline of each tool call")] = 60.0,
+    no_elicitation: Annotated[
+        bool, typer.Option("--no-elicitation", help="Never ask the MCP client to confirm a tool call")
+    ] = False,
 ) -> None:
     """Serve the office as an MCP server (stdio by default); needs smcp-agent[mcp]."""
     import importlib.util
@@ -652,7 +655,12 @@ def mcp_server(  # noqa: PLR0917 - typer maps parameters to options
 
     async def work(agent: AsyncAgent, opts: Options) -> int:
         return await command.run(
-            agent, computers=computer, http=where, bearer_token=http_token, call_timeout=call_timeout
+            agent,
+            computers=computer,
+            http=where,
+            bearer_token=http_token,
+            call_timeout=call_timeout,
+            elicit_confirmation=not no_elicitation,
         )
 
     _run(ctx, work, cache=True)

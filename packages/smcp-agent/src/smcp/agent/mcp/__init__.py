@@ -40,6 +40,7 @@ async def serve(
     bearer_token: str | None = None,
     name: str = "smcp-office",
     on_listening: Callable[[int], None] | None = None,
+    elicit_confirmation: bool = True,
 ) -> None:
     """Serve ``agent``'s office as an MCP server until the client goes away (stdio) or the task
     is cancelled (HTTP).
@@ -47,9 +48,17 @@ async def serve(
     ``http=(host, port)`` serves streamable HTTP at ``/mcp`` instead of stdio; a host other than
     loopback needs ``bearer_token`` (clients send ``Authorization: Bearer <token>``).
     ``call_timeout`` is the deadline of each tool call in seconds; ``on_listening(port)`` runs
-    once the HTTP server accepts connections.
+    once the HTTP server accepts connections. ``elicit_confirmation`` asks the MCP client's user
+    (elicitation, when the client supports it) before calling a tool its Computer does not
+    auto-apply.
     """
-    bridge = Bridge(agent, computers=computers, call_timeout=call_timeout, name=name)
+    bridge = Bridge(
+        agent,
+        computers=computers,
+        call_timeout=call_timeout,
+        name=name,
+        elicit_confirmation=elicit_confirmation,
+    )
     await wait_ready(agent)
     if http is None:
         from mcp.server.stdio import stdio_server

@@ -12,6 +12,7 @@ import mcp_types as types
 from mcp.server.lowlevel.server import NotificationOptions, Server
 
 from smcp.agent._version import __version__
+from smcp.agent.mcp._private import confirm
 from smcp.agent.mcp._private.catalogue import Catalogue
 from smcp.agent.mcp._private.resources import ResourceIndex
 from smcp.core.errors import SMCPException
@@ -46,7 +47,9 @@ class Bridge:
     """Serves the tools (and resources) of an Agent's office to MCP clients.
 
     One bridge may serve many MCP connections at once (streamable HTTP); every connection that
-    made a request is told ``notifications/tools/list_changed`` when the tool list changes.
+    made a request is told ``notifications/tools/list_changed`` when the tool list changes. A tool
+    its Computer does not auto-apply is first confirmed through elicitation when the MCP client
+    supports it (``elicit_confirmation``); the Computer's own policy applies after that as always.
     """
 
     def __init__(
@@ -56,12 +59,14 @@ class Bridge:
         computers: Collection[str] | None = None,
         call_timeout: float = 60.0,
         name: str = "smcp-office",
+        elicit_confirmation: bool = True,
     ) -> None:
         if not call_timeout > 0:
             raise ValueError("call_timeout must be a positive number of seconds")
         self.agent = agent
         self.computers = frozenset(computers) if computers else None
         self.call_timeout = call_timeout
+        self.elicit_confirmation = elicit_confirmation
         self._catalogue = Catalogue([])
         self._listed = ""
         self._sessions: dict[str, ServerSession] = {}
@@ -136,6 +141,11 @@ class Bridge:
                 f"tool {params.name!r} is not available",
                 computer=entry.computer,
             )
+        arguments = dict(params.arguments or {})
+        if self.elicit_confirmation and confirm.needs_confirmation(entry) and confirm.can_elicit(ctx):
+            refused = await confirm.ask(ctx, entry, arguments)
+            if refused is not None:
+                return error_result(f"{params.name}: {refused}", computer=entry.computer, declined=True)
         token = _progress_token(ctx.meta)
         if token is not None:
             await self._progress(ctx, token, 0.0)
@@ -147,7 +157,7 @@ class Bridge:
         )
         try:
             result = await self.agent.call_tool(
-                entry.computer, entry.exposed, params.arguments or {}, self.call_timeout, req_id=req_id
+                entry.computer, entry.exposed, arguments, self.call_timeout, req_id=req_id
             )
         except SMCPException as exc:
             return error_result(f"{entry.computer}: {exc}", computer=entry.computer, req_id=req_id)

@@ -33,6 +33,7 @@ async def run(
     http: tuple[str, int] | None,
     bearer_token: str | None,
     call_timeout: float,
+    elicit_confirmation: bool = True,
 ) -> int:
     from smcp.agent.mcp import serve
 
@@ -44,5 +45,6 @@ async def run(
         http=http,
         bearer_token=bearer_token,
         on_listening=_listening,
+        elicit_confirmation=elicit_confirmation,
     )
     return 0
