@@ -153,3 +153,32 @@ def test_readme_client_configs_are_valid_and_start_the_bridge() -> None:
         assert "SMCP_TOKEN" in entry["env"]
     assert vscode["servers"]["smcp-office"]["type"] == "stdio"
     assert vscode["inputs"][0]["id"] in vscode["servers"]["smcp-office"]["env"]["SMCP_TOKEN"]
+
+
+def test_http_beyond_loopback_needs_a_token(capsys: pytest.CaptureFixture[str]) -> None:
+    from smcp.agent.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--url", "http://127.0.0.1:9", "--office", "o", "mcp", "--http", "0.0.0.0:0"])
+    assert info.value.code == 2
+    assert "--http-token" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_only_the_named_computers() -> None:
+    from smcp.agent._cache import ComputerCache
+    from smcp.agent.mcp import Catalogue
+
+    async def fetch(computer: str, kind: str) -> Any:
+        raise AssertionError("no fetch expected")
+
+    async def listener(computer: str, view: Any) -> None:
+        return None
+
+    cache = ComputerCache(fetch, listener)
+    for computer in ("left", "right"):
+        cache.store(computer, "tools", [tool("tb__echo"), tool("tb__plus")])
+    assert sorted(Catalogue.from_cache(cache, None).entries) == [
+        "left__tb__echo", "left__tb__plus", "right__tb__echo", "right__tb__plus",
+    ]  # fmt: skip
+    assert sorted(Catalogue.from_cache(cache, {"right"}).entries) == ["right__tb__echo", "right__tb__plus"]
