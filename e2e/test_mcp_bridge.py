@@ -75,10 +75,10 @@ def lab() -> Iterator[BridgeLab]:
         yield current
 
 
-def bridge_argv(url: str, office: str, *extra: str) -> list[str]:
+def bridge_argv(url: str, office: str, *extra: str, name: str | None = None) -> list[str]:
     return [
         *roles.our_command("smcp-agent", "smcp.agent.cli"),
-        "--url", url, "--token", TOKEN, "--name", unique("bridge"), "mcp", "--office", office, *extra,
+        "--url", url, "--token", TOKEN, "--name", name or unique("bridge"), "mcp", "--office", office, *extra,
     ]  # fmt: skip
 
 
@@ -101,9 +101,14 @@ class Notes:
 
 @contextlib.asynccontextmanager
 async def stdio_session(
-    url: str, office: str, *extra: str, notes: Notes | None = None, log: Path | None = None
+    url: str,
+    office: str,
+    *extra: str,
+    notes: Notes | None = None,
+    log: Path | None = None,
+    name: str | None = None,
 ) -> AsyncIterator[ClientSession]:
-    argv = bridge_argv(url, office, *extra)
+    argv = bridge_argv(url, office, *extra, name=name)
     params = StdioServerParameters(command=argv[0], args=argv[1:], env=roles.our_env())
     errlog = (log or Path("/dev/null")).open("a", encoding="utf-8")
     try:
@@ -142,8 +147,14 @@ async def wait_tools(session: ClientSession, predicate: Any, timeout: float = 20
 async def test_stdio_lists_and_calls_the_office_tools(lab: BridgeLab) -> None:
     server = await lab.server()
     await lab.computer()
+    from smcp.testing.server import Peer
+
     log = lab.root / "bridge-stdio.log"
-    async with stdio_session(server.url, "bridge", "--call-timeout", "3", log=log) as session:
+    name = unique("bridge")
+    watcher = Peer(server.url)  # an office member sees the bridge's server:tool_call_cancel
+    await watcher.connect(token=TOKEN)
+    assert (await watcher.join("agent", unique("watcher"), "bridge"))[0] is True
+    async with stdio_session(server.url, "bridge", "--call-timeout", "3", log=log, name=name) as session:
         assert session.protocol_version in ("2025-06-18", "2025-11-25")
         listed = {t.name: t for t in (await session.list_tools()).tools}
         assert {"comp1__toolbox__echo", "comp1__toolbox__plus", "comp1__toolbox__fail"} <= set(listed)
@@ -177,13 +188,16 @@ async def test_stdio_lists_and_calls_the_office_tools(lab: BridgeLab) -> None:
         assert "timeout" in text_of(slow).lower() or "timed out" in text_of(slow).lower()
 
         # cancelling a call (notifications/cancelled) ends it on the Computer too; the session lives on
-        started = time.monotonic()
+        started, seen = time.monotonic(), len(watcher.received)
         with anyio.move_on_after(1.0):
             await session.call_tool("comp1__toolbox__slow_echo", {"text": "c", "seconds": 2.5})
         assert time.monotonic() - started < 2.5
+        cancel = await watcher.wait_for("notify:tool_call_cancel", timeout=15, start=seen)
+        assert cancel["agent"] == name and cancel["req_id"]
         with anyio.fail_after(20):
             after = await session.call_tool("comp1__toolbox__echo", {"text": "still here"})
         assert text_of(after) == "still here"
+    await watcher.close()
 
 
 async def test_stdio_big_results_and_binary_content(lab: BridgeLab) -> None:
