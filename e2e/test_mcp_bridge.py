@@ -168,9 +168,18 @@ async def test_stdio_lists_and_calls_the_office_tools(lab: BridgeLab) -> None:
             ok = await session.call_tool("comp1__toolbox__echo", {"text": "hi there"})
         assert not ok.is_error and text_of(ok) == "hi there"
 
+        progress: list[float] = []
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append(value)
+
         with anyio.fail_after(20):
-            plus = await session.call_tool("comp1__toolbox__plus", {"a": 2, "b": 3})
+            plus = await session.call_tool(
+                "comp1__toolbox__plus", {"a": 2, "b": 3}, progress_callback=on_progress
+            )
         assert not plus.is_error and "5" in text_of(plus)
+        # SMCP reports no progress of its own: the bridge sends 0 at the start and 1 at the end
+        assert progress[:1] == [0.0] and set(progress) <= {0.0, 1.0}
 
         with anyio.fail_after(20):
             failed = await session.call_tool("comp1__toolbox__fail", {"message": "boom"})
