@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Collection
@@ -187,5 +186,9 @@ class Bridge:
 
 async def wait_ready(agent: AsyncAgent, timeout: float = 10.0) -> None:  # noqa: ASYNC109
     """Wait for the Agent's first cache round, so the first ``tools/list`` is complete."""
-    with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+    try:
         await agent.cache.wait_idle(timeout)
+    except TimeoutError:
+        logger.warning(
+            "the office's tool lists were not all fetched within %.0f s; serving what there is", timeout
+        )
