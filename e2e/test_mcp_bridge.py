@@ -355,11 +355,22 @@ async def test_http_with_bearer_token(lab: BridgeLab, procs: Any) -> None:
         wrong = await plain.post(url, json={}, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
 
+    from smcp.testing.server import Peer
+
+    def answer(event: str, data: Any) -> Any:  # a scripted Computer with one tool
+        if event == "client:get_tools":
+            fake = {"name": "tb__ping", "bundle_id": "tb", "description": "Ping", "return_schema": None}
+            return {"tools": [{**fake, "params_schema": {"type": "object"}}], "req_id": data["req_id"]}
+        if event == "client:get_config":
+            return {"servers": {}, "inputs": []}
+        return {"skills": [], "req_id": data["req_id"]}
+
+    notes = Notes()
     client = httpx2.AsyncClient(headers={"Authorization": "Bearer mcp-secret"}, timeout=30)
     async with (
         client,
         streamable_http_client(url, http_client=client) as (read, write),
-        ClientSession(read, write) as session,
+        ClientSession(read, write, message_handler=notes) as session,
     ):
         with anyio.fail_after(30):
             await session.initialize()
@@ -367,6 +378,17 @@ async def test_http_with_bearer_token(lab: BridgeLab, procs: Any) -> None:
         with anyio.fail_after(20):
             ok = await session.call_tool("comp1__toolbox__echo", {"text": "over http"})
         assert text_of(ok) == "over http"
+
+        # list_changed reaches HTTP sessions too: a Computer joins, then leaves
+        peer = Peer(server.url)
+        peer.serve_requests(answer)
+        await peer.connect(token=TOKEN)
+        assert (await peer.join("computer", "scripted", "bridge"))[0] is True
+        await notes.wait("notifications/tools/list_changed", 1)
+        assert "scripted__tb__ping" in await wait_tools(session, lambda n: "scripted__tb__ping" in n)
+        await peer.close()
+        await notes.wait("notifications/tools/list_changed", 2)
+        assert "scripted__tb__ping" not in await wait_tools(session, lambda n: "scripted__tb__ping" not in n)
 
 
 # -- the official TypeScript SDK as a client --------------------------------------------------------
