@@ -178,6 +178,18 @@ async def test_cancelling_the_task_cancels_on_the_computer(fake_server: Any) -> 
     assert fake_server.events("server:tool_call_cancel") == [{"agent": "a1", "req_id": "r9"}]
 
 
+async def test_a_result_over_aiohttps_4_mib_default_arrives(fake_server: Any) -> None:
+    text = "x" * (6 * 1024 * 1024)
+    fake_server.replies["client:tool_call"] = lambda data: {
+        "content": [{"type": "text", "text": text}],
+        "isError": False,
+    }
+    async with agent_for(fake_server, cache=False) as agent:
+        result = await agent.call_tool("c1", "tb__echo", {}, timeout=20)
+        assert result.content[0].text == text  # type: ignore[union-attr]
+        assert agent.connected
+
+
 async def test_error_payload_on_tool_call_raises_typed_error(fake_server: Any) -> None:
     fake_server.replies["client:tool_call"] = lambda data: {
         "code": 404,

@@ -142,6 +142,7 @@ class Connection:
             handle_sigint=False,
             logger=False,
             engineio_logger=False,
+            websocket_extra_options={"max_msg_size": opts.max_message_size},
         )
         ns = opts.namespace
         sio.on("connect", self._on_connect, namespace=ns)

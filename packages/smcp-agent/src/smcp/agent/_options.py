@@ -56,6 +56,9 @@ class AgentOptions:
     #: holds the old session of a half-open socket until its ping interval + ping timeout pass
     #: (45 s with python-socketio's defaults) and refuses the name meanwhile.
     rejoin_for: float = 60.0
+    #: Largest WebSocket message the Agent accepts, in bytes (aiohttp's own default, 4 MiB, would
+    #: drop the connection on a larger tool result). Our server's default ceiling is 32 MiB.
+    max_message_size: int = 32 * 1024 * 1024
     #: Keep ``agent.cache`` up to date from the server's notifications.
     cache: bool = True
     #: What the cache holds per Computer.
@@ -79,6 +82,10 @@ class AgentOptions:
         for key in ("tool_call_grace", "rejoin_for"):
             if not getattr(self, key) >= 0:
                 raise ConfigError(f"{key} must be zero or positive (seconds), got {getattr(self, key)!r}")
+        if not self.max_message_size > 0:
+            raise ConfigError(
+                f"max_message_size must be a positive number of bytes, got {self.max_message_size!r}"
+            )
         unknown = set(self.cache_kinds) - set(ALL_KINDS)
         if unknown:
             raise ConfigError(f"unknown cache_kinds {sorted(unknown)}; use any of {list(ALL_KINDS)}")
