@@ -4,6 +4,7 @@ polling and the figures of "callable again"."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,7 +34,9 @@ async def toolbox_computer(
     )
 
 
-async def wait_until(check: Callable[[], Awaitable[bool] | bool], timeout: float, every: float = 0.1) -> float:
+async def wait_until(
+    check: Callable[[], Awaitable[bool] | bool], timeout: float, every: float = 0.1
+) -> float:
     """Poll ``check`` until it is true; return the seconds it took (TimeoutError after ``timeout``)."""
     start = time.monotonic()
     async with asyncio.timeout(timeout):
@@ -160,10 +163,8 @@ class Pair:
             (self.computer.close() if self.computer else None),
         ):
             if step is not None:
-                try:
+                with contextlib.suppress(Exception):
                     await asyncio.wait_for(step, 20)
-                except Exception:
-                    pass
 
     async def call(self, text: str, timeout: float = 10.0) -> tuple[bool, str]:
         """One echo call; (True, "") when the reply is the echo of ``text`` from this pair's

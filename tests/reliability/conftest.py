@@ -58,7 +58,9 @@ def procs(request: pytest.FixtureRequest) -> Iterator[ProcessManager]:
 def figure(request: pytest.FixtureRequest) -> Figure:
     """``figure(requirement, value, unit, limit=None)``: record and print one measured figure."""
 
-    def record(requirement: str, value: float | str, unit: str = "", limit: float | str | None = None) -> None:
+    def record(
+        requirement: str, value: float | str, unit: str = "", limit: float | str | None = None
+    ) -> None:
         row = {"test": request.node.name, "requirement": requirement, "value": value, "unit": unit}
         if limit is not None:
             row["limit"] = limit

@@ -31,7 +31,9 @@ async def test_computer_killed_during_call(procs, figure) -> None:
     computer = await toolbox_computer(procs, server.url, office)
     async with agent(server.url, office=office, token=server.token) as a:
         assert await echo_ok(a, "lap")
-        call = asyncio.ensure_future(a.call_tool("lap", "toolbox__slow_echo", {"text": "x", "seconds": 30}, timeout=60))
+        call = asyncio.ensure_future(
+            a.call_tool("lap", "toolbox__slow_echo", {"text": "x", "seconds": 30}, timeout=60)
+        )
         await asyncio.sleep(0.5)
         assert not call.done()
         killed = time.monotonic()
@@ -52,7 +54,9 @@ async def test_mcp_server_killed_during_call(procs, figure) -> None:
         a.on("update_tool_list")(lambda note: announced.append(time.monotonic()))
         assert await echo_ok(a, "lap")
         [mcp_pid] = children_matching(computer.proc.pid, "toolbox.py")
-        call = asyncio.ensure_future(a.call_tool("lap", "toolbox__slow_echo", {"text": "x", "seconds": 30}, timeout=60))
+        call = asyncio.ensure_future(
+            a.call_tool("lap", "toolbox__slow_echo", {"text": "x", "seconds": 30}, timeout=60)
+        )
         await asyncio.sleep(0.5)
         assert not call.done()
         killed = time.monotonic()
@@ -88,7 +92,9 @@ async def test_computer_stopped_during_call(procs, figure) -> None:
         assert await echo_ok(a, "lap")
         timeout, grace = 2, 2.0
         started = time.monotonic()
-        call = asyncio.ensure_future(a.call_tool("lap", "toolbox__slow_echo", {"text": "x", "seconds": 1}, timeout=timeout))
+        call = asyncio.ensure_future(
+            a.call_tool("lap", "toolbox__slow_echo", {"text": "x", "seconds": 1}, timeout=timeout)
+        )
         await asyncio.sleep(0.1)
         computer.proc.signal_group(signal.SIGSTOP)
         try:

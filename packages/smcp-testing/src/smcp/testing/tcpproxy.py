@@ -48,6 +48,9 @@ class _Pipe:
         self.downstream.set()
         self.tasks: list[asyncio.Task[None]] = []
 
+    def dark(self) -> bool:
+        return self.silent
+
     def close(self, *, reset_client: bool = False) -> None:
         for task in self.tasks:
             task.cancel()
@@ -126,7 +129,7 @@ class TcpProxy:
                 data = await loop.sock_recv(src, _CHUNK)
             except OSError:
                 data = b""
-            if pipe.silent:  # the fault came while this read was pending: the bytes are lost
+            if pipe.dark():  # the fault came while this read was pending: the bytes are lost
                 return
             if not data:
                 # an orderly end (or a reset) on one side: pass it on by closing both

@@ -102,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest Socket.IO message in bytes (default %(default)s)",
     )
     p.add_argument(
+        "--output-limit",
+        type=int,
+        default=None,
+        help="bytes that may wait to be sent to one connection before it is dropped "
+        "(default 4 x --max-message-size)",
+    )
+    p.add_argument(
         "--max-agents-per-office",
         type=int,
         default=d.max_agents_per_office,
@@ -178,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_agents_per_office=args.max_agents_per_office,
             ping_interval=args.ping_interval,
             ping_timeout=args.ping_timeout,
+            output_limit=args.output_limit,
         )
     except ValueError as exc:
         print(f"smcp-server: {exc}", file=sys.stderr)

@@ -61,6 +61,8 @@ class ServerMetrics:
     join_failures_total: int = 0
     notifications_total: int = 0
     in_flight: int = 0
+    #: Connections dropped because more than ``output_limit`` bytes waited to be sent to them.
+    slow_consumer_drops_total: int = 0
     #: ``(event, outcome)`` → count for relayed ``client:*`` requests.
     calls: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Non-relay requests refused with an error (bad payload, role, unknown event).
@@ -94,6 +96,7 @@ class ServerMetrics:
             "join_failures_total": self.join_failures_total,
             "notifications_total": self.notifications_total,
             "in_flight": self.in_flight,
+            "slow_consumer_drops_total": self.slow_consumer_drops_total,
             "calls": [{"event": e, "outcome": o, "count": n} for (e, o), n in sorted(self.calls.items())],
             "rejections": dict(sorted(self.rejections.items())),
             "relay_latency": {

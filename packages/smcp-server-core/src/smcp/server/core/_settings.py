@@ -32,6 +32,10 @@ class ServerSettings:
     cors_allowed_origins: str | list[str] | None = "*"
     #: Check the ``a2c_version`` query again in the Socket.IO connect handler (for hosts without the gate).
     check_version_on_connect: bool = True
+    #: Bytes that may wait to be sent to one connection (a client that stops reading); beyond it
+    #: the connection is dropped, with a warning and ``slow_consumer_drops_total``. ``None``: four
+    #: times ``max_message_size``.
+    output_limit: int | None = None
     #: Seconds :meth:`SMCPServer.shutdown` waits for answers to in-flight requests to be sent.
     shutdown_timeout: float = 5.0
 
@@ -44,8 +48,15 @@ class ServerSettings:
             raise ValueError(f"max_message_size must be at least 1024 bytes, got {self.max_message_size}")
         if self.transport_limit is not None and self.transport_limit < self.max_message_size:
             raise ValueError("transport_limit must be >= max_message_size")
+        if self.output_limit is not None and self.output_limit < self.max_message_size:
+            raise ValueError("output_limit must be >= max_message_size")
         if self.max_agents_per_office < 1:
             raise ValueError(f"max_agents_per_office must be >= 1, got {self.max_agents_per_office}")
+
+    @property
+    def effective_output_limit(self) -> int:
+        """The per-connection output limit the server uses."""
+        return self.output_limit if self.output_limit is not None else 4 * self.max_message_size
 
     @property
     def effective_transport_limit(self) -> int:
