@@ -126,6 +126,53 @@ async def test_every_connection_uses_the_timer_poll() -> None:
     use_timer_poll(types.SimpleNamespace(sockets={}), "gone")
 
 
+def test_every_engineio_packet_is_queued_through_socket_send() -> None:
+    from engineio import async_server, async_socket
+
+    assert "await socket.send(pkt)" in inspect.getsource(async_server.AsyncServer.send_packet)
+    assert "await self.queue.put(pkt)" in inspect.getsource(async_socket.AsyncSocket.send)
+
+
+@pytest.mark.anyio
+async def test_output_limit_drops_a_connection_that_stops_reading() -> None:
+    from engineio import packet as eio_packet
+
+    settings = ServerSettings(max_message_size=1024, output_limit=4096)
+    async with running(settings) as h:
+        peer = await h.agent()
+        [sock] = h.server.sio.eio.sockets.values()
+        for _ in range(3):  # no await yields to the writer in between: they stay queued
+            await sock.send(eio_packet.Packet(eio_packet.MESSAGE, data="4" + "x" * 999))
+        assert sock.smcp_queued == 3000
+        assert h.server.metrics.slow_consumer_drops_total == 0
+        for _ in range(2):
+            await sock.send(eio_packet.Packet(eio_packet.MESSAGE, data="4" + "x" * 999))
+        assert h.server.metrics.slow_consumer_drops_total == 1
+        assert sock.closed and sock.smcp_queued == 0
+        assert sock.sid not in h.server.sio.eio.sockets
+        async with asyncio.timeout(5):
+            while peer.sio.connected:
+                await asyncio.sleep(0.02)
+        assert h.server.metrics.connections == 0
+
+
+@pytest.mark.anyio
+async def test_poll_hands_the_writer_a_bounded_batch() -> None:
+    from engineio import async_socket
+    from engineio import packet as eio_packet
+
+    sock = _poll_socket(_timer_poll_class(async_socket.AsyncSocket))
+    big = "x" * (600 * 1024)
+    for _ in range(4):
+        sock.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=big))
+    sock.smcp_queued = 4 * len(big)
+    first = await sock.poll()
+    assert len(first) == 2  # 1.2 MiB: past the 1 MiB batch
+    assert sock.smcp_queued == 2 * len(big)
+    assert len(await sock.poll()) == 2
+    assert sock.smcp_queued == 0
+
+
 def test_packet_internals_still_exist() -> None:
     assert packet.Packet.uses_binary_events is True
     assert callable(packet.Packet.data_is_binary)

@@ -56,6 +56,9 @@ CONFIRM_REJECTED_TEXT = (
     "工具调用二次确认被拒绝，请稍后再试 / The user refused to confirm this tool call; try again later"
 )
 HISTORY_SIZE = 10
+#: MCP servers started at the same time by default: a laptop with 30 configured servers does not
+#: spawn 30 interpreters at once.
+DEFAULT_START_CONCURRENCY = 4
 
 
 class ToolResult(TypedDict):
@@ -90,7 +93,9 @@ class Computer:
     ``confirm`` is asked before every call whose merged config ToolMeta does not say
     ``auto_apply: true``; without it such calls are refused with an error result. Listeners added
     with :meth:`add_listener` get a :class:`Change` when the office should be told
-    (``server:update_*``).
+    (``server:update_*``). Servers start at most ``start_concurrency`` at a time, and a server
+    that is not running after ``start_timeout`` seconds no longer holds the others up (it is
+    reported as still starting, with its error, and keeps trying under supervision).
     """
 
     def __init__(
@@ -108,6 +113,8 @@ class Computer:
         skill_home: Path | None = None,
         skill_dirs: Sequence[Path] = (),
         landing_root: Path | None = None,
+        start_concurrency: int = DEFAULT_START_CONCURRENCY,
+        start_timeout: float | None = None,
     ) -> None:
         from smcp.computer._blobs import BlobStore, UploadStore
         from smcp.computer._inputs import InputResolver
@@ -121,6 +128,15 @@ class Computer:
         self.supervision = supervision or Supervision()
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
+        if start_concurrency < 1:
+            raise ValueError(f"start_concurrency must be >= 1, got {start_concurrency}")
+        if start_timeout is not None and not start_timeout > 0:
+            raise ValueError(f"start_timeout must be > 0 seconds, got {start_timeout}")
+        #: How many MCP servers start at the same time.
+        self.start_concurrency = start_concurrency
+        #: Seconds one server may take to start before the others stop waiting for it (it keeps
+        #: trying in the background); ``None``: ``connect_timeout`` + 5 s.
+        self.start_timeout = start_timeout
         self.spool_dir = spool_dir or _default_dir("XDG_CACHE_HOME", ".cache", "smcp", "blobspool")
         self.skill_home = skill_home or _default_dir("XDG_DATA_HOME", ".local/share", "smcp", "skills")
         self.skill_dirs = list(skill_dirs)
@@ -238,14 +254,29 @@ class Computer:
     async def start(self, names: Sequence[str] | None = None) -> list[ServerStatus]:
         """Start the enabled servers (all, or the given bundle ids/names) in parallel."""
         targets = [h for h in self._select(names) if names is not None or not h.config.disabled]
-        return list(await asyncio.gather(*(h.start() for h in targets)))
+        return await self._start_capped(targets)
+
+    async def _start_capped(
+        self, hosts: Sequence[MCPServerHost], *, restart: bool = False
+    ) -> list[ServerStatus]:
+        """Start ``hosts``, at most :attr:`start_concurrency` at a time, each waited for at most
+        :attr:`start_timeout` seconds; the statuses in the order of ``hosts``."""
+        gate = asyncio.Semaphore(self.start_concurrency)
+
+        async def one(host: MCPServerHost) -> ServerStatus:
+            async with gate:
+                if restart:
+                    return await host.restart(timeout=self.start_timeout)
+                return await host.start(timeout=self.start_timeout)
+
+        return list(await asyncio.gather(*(one(h) for h in hosts)))
 
     async def stop(self, names: Sequence[str] | None = None) -> None:
         """Stop servers (all by default) in parallel."""
         await asyncio.gather(*(h.stop() for h in self._select(names)))
 
     async def restart(self, names: Sequence[str] | None = None) -> list[ServerStatus]:
-        return list(await asyncio.gather(*(h.restart() for h in self._select(names))))
+        return await self._start_capped(self._select(names), restart=True)
 
     async def close(self) -> None:
         """Stop every server, cancel calls and background work, drop partial uploads."""
@@ -292,7 +323,7 @@ class Computer:
                 if host is not None and not config.disabled:
                     to_start.append(host)
         self._emit(Change.CONFIG)
-        await asyncio.gather(*(h.start() for h in to_start))
+        await self._start_capped(to_start)
         self._tools_changed()
 
     def _tools_changed(self, *, force: bool = False) -> None:

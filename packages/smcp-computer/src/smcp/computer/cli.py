@@ -210,6 +210,13 @@ class RunOptions:
     skill_dir: Annotated[list[Path] | None, typer.Option(help="extra user skill directory")] = None
     spool_dir: Annotated[Path | None, typer.Option(help="blob spool directory")] = None
     max_restarts: Annotated[int, typer.Option(help="restart attempts for a failing MCP server")] = 5
+    start_concurrency: Annotated[
+        int | None, typer.Option(min=1, help="MCP servers started at the same time (default 4)")
+    ] = None
+    start_timeout: Annotated[
+        float | None,
+        typer.Option(help="seconds one MCP server may take to start before the others stop waiting for it"),
+    ] = None
     require_all: Annotated[
         bool,
         typer.Option("--require-all", help="exit 1 instead of serving when an MCP server fails to start"),
@@ -275,7 +282,7 @@ def _fail(message: str) -> int:
 
 
 async def _run(opts: RunOptions, values: dict[str, str], interactive: bool) -> int:
-    from smcp.computer._computer import Computer
+    from smcp.computer._computer import DEFAULT_START_CONCURRENCY, Computer
     from smcp.computer._config import merge_configs
     from smcp.computer._hosting import ServerState, Supervision
     from smcp.computer._inputs import InputResolver
@@ -315,6 +322,8 @@ async def _run(opts: RunOptions, values: dict[str, str], interactive: bool) -> i
         skill_home=opts.skill_home,
         skill_dirs=list(opts.skill_dir or ()),
         landing_root=opts.landing_root,
+        start_timeout=opts.start_timeout,
+        start_concurrency=opts.start_concurrency or DEFAULT_START_CONCURRENCY,
     )
     link = ComputerLink(computer, opts.url, token=opts.token, socketio_path=opts.socketio_path)
     stop = asyncio.Event()

@@ -6,6 +6,7 @@ Modules (each role's helpers need that role's extra):
 - :mod:`smcp.testing.processes`: subprocesses in their own process group, readiness lines, logs;
 - :mod:`smcp.testing.server`: an in-process server and raw Socket.IO peers (``[server]``);
 - :mod:`smcp.testing.roles`: ``smcp-server`` / ``smcp-computer`` as subprocesses, our Agent;
+- :mod:`smcp.testing.tcpproxy`: a loopback TCP proxy that resets, silences or stalls connections;
 - :mod:`smcp.testing.mcp_config`: ``mcp.json`` files; :mod:`smcp.testing.mcp_servers`: MCP servers;
 - :mod:`smcp.testing.official_env`, :mod:`smcp.testing.official`, :mod:`smcp.testing.peers`: the
   official a2c-smcp 0.4.2 roles in their own virtualenv, for interoperability tests.

@@ -33,6 +33,12 @@ def render_prometheus(metrics: ServerMetrics) -> str:
     metric("smcp_join_failures_total", "counter", "Refused server:join_office.", metrics.join_failures_total)
     metric("smcp_notifications_total", "counter", "notify:* broadcasts.", metrics.notifications_total)
     metric("smcp_relay_in_flight", "gauge", "Relayed requests waiting for a Computer.", metrics.in_flight)
+    metric(
+        "smcp_slow_consumer_drops_total",
+        "counter",
+        "Connections dropped for having more than the output limit waiting to be sent.",
+        metrics.slow_consumer_drops_total,
+    )
     lines += [
         "# HELP smcp_calls_total Relayed client:* requests by outcome.",
         "# TYPE smcp_calls_total counter",

@@ -216,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest Socket.IO message in bytes (default %(default)s)",
     )
     p.add_argument(
+        "--output-limit",
+        type=int,
+        default=None,
+        help="bytes that may wait to be sent to one connection before it is dropped "
+        "(default 4 x --max-message-size)",
+    )
+    p.add_argument(
         "--max-agents-per-office",
         type=int,
         default=d.max_agents_per_office,
@@ -338,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_pending_per_connection=args.max_pending_per_connection,
             calls_per_second=args.calls_per_second,
             call_burst=args.call_burst,
+            output_limit=args.output_limit,
         )
     except ValueError as exc:
         print(f"smcp-server: {exc}", file=sys.stderr)

@@ -71,6 +71,8 @@ class ServerMetrics:
     #: Audit records written, and dropped because the audit queue was full.
     audit_records_total: int = 0
     audit_dropped_total: int = 0
+    #: Connections dropped because more than ``output_limit`` bytes waited to be sent to them.
+    slow_consumer_drops_total: int = 0
     #: ``(event, outcome)`` → count for relayed ``client:*`` requests.
     calls: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Non-relay requests refused with an error (bad payload, role, unknown event).
@@ -112,6 +114,7 @@ class ServerMetrics:
             "quota_refusals": dict(sorted(self.quota_refusals.items())),
             "audit_records_total": self.audit_records_total,
             "audit_dropped_total": self.audit_dropped_total,
+            "slow_consumer_drops_total": self.slow_consumer_drops_total,
             "calls": [{"event": e, "outcome": o, "count": n} for (e, o), n in sorted(self.calls.items())],
             "rejections": dict(sorted(self.rejections.items())),
             "relay_latency": {

@@ -28,6 +28,7 @@ from smcp.server.core._relay import Relay, TooLarge
 from smcp.server.core._settings import ServerSettings
 from smcp.server.core._socketio_internals import (
     drop_connections,
+    limit_output,
     oversize_aware_server_class,
     packet_class,
     raw_header,
@@ -120,6 +121,7 @@ class SMCPServer:
             engineio_logger=False,
             serializer=packet_class(json if json is not None else fast_json()),
         )
+        limit_output(self.sio.eio, s.effective_output_limit, self._slow_consumer)
         self._offices = Offices(self)
         self._relay = Relay(self)
         self._register()
@@ -279,6 +281,16 @@ class SMCPServer:
                 details={"event": event, "field": "<payload>", "reason": "too_large", "size": size},
             ).to_payload()
             await send_raw_ack(self.sio, eio_sid, header.namespace, header.ack_id, payload)
+
+    async def _slow_consumer(self, eio_sid: str, queued: int) -> None:
+        """A client stopped reading and its output passed ``output_limit``: it was dropped."""
+        self.metrics.slow_consumer_drops_total += 1
+        log.warning(
+            "dropped a connection that stopped reading: %d bytes waiting to be sent (output limit %d)",
+            queued,
+            self.settings.effective_output_limit,
+            extra={"eio_sid": eio_sid},
+        )
 
     # -- listeners --------------------------------------------------------------------------
 

@@ -25,14 +25,20 @@ class ServerSettings:
     transport_limit: int | None = None
     #: Agents allowed in one office at a time (the protocol's default is one).
     max_agents_per_office: int = 1
-    #: Engine.IO heartbeat, seconds.
-    ping_interval: float = 25.0
-    ping_timeout: float = 20.0
+    #: Engine.IO heartbeat, seconds: a peer that vanished without closing its socket keeps its
+    #: session (and its name in its office) for at most ``ping_interval + ping_timeout``.
+    #: python-socketio's 25 s + 20 s halved for laptop fleets; the idle cost is in docs/reliability.md.
+    ping_interval: float = 10.0
+    ping_timeout: float = 10.0
     #: ``cors_allowed_origins`` for python-socketio: ``None`` (same origin only: a page of another
     #: site cannot connect with a user's credential), a list of origins, or ``"*"`` (any site).
     cors_allowed_origins: str | list[str] | None = None
     #: Check the ``a2c_version`` query again in the Socket.IO connect handler (for hosts without the gate).
     check_version_on_connect: bool = True
+    #: Bytes that may wait to be sent to one connection (a client that stops reading); beyond it
+    #: the connection is dropped, with a warning and ``slow_consumer_drops_total``. ``None``: four
+    #: times ``max_message_size``.
+    output_limit: int | None = None
     #: Seconds :meth:`SMCPServer.shutdown` waits for answers to in-flight requests to be sent.
     shutdown_timeout: float = 5.0
     # The limits' defaults are far above what one process serves; lower them for shared deployments.
@@ -70,8 +76,15 @@ class ServerSettings:
             raise ValueError(f"calls_per_second must be > 0 (or None), got {self.calls_per_second}")
         if self.call_burst is not None and self.call_burst < 1:
             raise ValueError(f"call_burst must be >= 1, got {self.call_burst}")
+        if self.output_limit is not None and self.output_limit < self.max_message_size:
+            raise ValueError("output_limit must be >= max_message_size")
         if self.max_agents_per_office < 1:
             raise ValueError(f"max_agents_per_office must be >= 1, got {self.max_agents_per_office}")
+
+    @property
+    def effective_output_limit(self) -> int:
+        """The per-connection output limit the server uses."""
+        return self.output_limit if self.output_limit is not None else 4 * self.max_message_size
 
     @property
     def effective_transport_limit(self) -> int:

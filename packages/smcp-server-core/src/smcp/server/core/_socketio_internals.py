@@ -25,6 +25,7 @@ __all__ = [
     "forget_ack",
     "forget_callback",
     "is_default_manager",
+    "limit_output",
     "oversize_aware_server_class",
     "packet_class",
     "raw_header",
@@ -109,6 +110,46 @@ def use_timer_poll(eio_server: Any, eio_sid: str) -> None:
     socket.__class__ = cls
 
 
+#: ``on_overflow(eio_sid, queued_bytes)``: what :func:`limit_output` calls for a stuck connection.
+OnOverflow = Callable[[str, int], Awaitable[None]]
+
+#: Most bytes one ``poll`` hands to the writer at once, so the backlog stays in the counted queue.
+_BATCH_BYTES = 1024 * 1024
+
+
+def _packet_size(pkt: Any) -> int:
+    data = getattr(pkt, "data", None)
+    return len(data) if isinstance(data, str | bytes) else 0
+
+
+def limit_output(eio_server: Any, limit: int, on_overflow: OnOverflow) -> None:
+    """Bound what waits to be sent to one connection: once more than ``limit`` bytes of packets
+    are queued for it (its client stopped reading), the packet is not queued, the connection is
+    closed as a transport failure, its queue is emptied and ``on_overflow(eio_sid, bytes)`` is
+    awaited. Applies to the sockets :func:`use_timer_poll` prepared.
+
+    Relies on: ``AsyncSocket.send(pkt)`` being how every packet is queued, ``pkt.data`` (the
+    encoded text or bytes), and what :func:`drop_connections` relies on.
+    """
+    eio_server._smcp_output = (limit, on_overflow)
+
+
+async def _drop_one(socket: Any) -> None:
+    try:
+        await socket.close(wait=False, abort=True)
+    finally:
+        queue: asyncio.Queue[Any] = socket.queue
+        while True:
+            try:
+                queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            queue.task_done()
+        socket.smcp_queued = 0
+        queue.put_nowait(None)
+        socket.server.sockets.pop(socket.sid, None)
+
+
 def _timer_poll_class(base: type[Any]) -> type[Any]:
     """``base`` with a timer-based ``poll`` and a WebSocket handler whose reader awaits each
     message directly.
@@ -170,6 +211,22 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
             sock.upgrading = False
 
     class SMCPSocket(base):  # type: ignore[misc]
+        smcp_queued = 0
+
+        async def send(self, pkt: Any) -> None:
+            output = getattr(self.server, "_smcp_output", None)
+            size = _packet_size(pkt)
+            if output is not None and size:
+                limit, on_overflow = output
+                queued = self.smcp_queued + size
+                if queued > limit:
+                    if not self.closing and not self.closed:
+                        await _drop_one(self)
+                        await on_overflow(self.sid, queued)
+                    return
+                self.smcp_queued = queued
+            await super().send(pkt)
+
         connected: bool
         upgraded: bool
 
@@ -228,7 +285,8 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
             if first is None:
                 return []
             packets = [first]
-            while True:
+            taken = _packet_size(first)
+            while taken < _BATCH_BYTES:
                 try:
                     pkt = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -238,6 +296,8 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
                     queue.put_nowait(None)
                     break
                 packets.append(pkt)
+                taken += _packet_size(pkt)
+            self.smcp_queued = max(0, self.smcp_queued - taken)
             return packets
 
     return SMCPSocket
