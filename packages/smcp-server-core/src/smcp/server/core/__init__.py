@@ -25,6 +25,7 @@ from smcp.server.core._registry import JoinOutcome, JoinRejected, MemoryRegistry
 from smcp.server.core._settings import ServerSettings  # noqa: E402
 
 if TYPE_CHECKING:
+    from smcp.server.core._cluster import RedisCluster
     from smcp.server.core._server import SMCPServer
 
 
@@ -34,6 +35,10 @@ def __getattr__(name: str) -> Any:
         from smcp.server.core._server import SMCPServer
 
         return SMCPServer
+    if name == "RedisCluster":
+        from smcp.server.core._cluster import RedisCluster
+
+        return RedisCluster
     raise AttributeError(f"module 'smcp.server.core' has no attribute {name!r}")
 
 
@@ -48,6 +53,7 @@ __all__ = [
     "MemoryRegistry",
     "OfficeAuthorizer",
     "Principal",
+    "RedisCluster",
     "Registry",
     "SMCPServer",
     "ServerMetrics",

@@ -32,11 +32,14 @@ from smcp.server.core._socketio_internals import (
     raw_header,
     send_raw_ack,
     sid_of,
+    start_manager,
     trigger_ack,
 )
 
 if TYPE_CHECKING:
     import socketio
+
+    from smcp.server.core._cluster import RedisCluster
 
 __all__ = ["SMCPServer"]
 
@@ -62,6 +65,8 @@ class SMCPServer:
     with a warning); ``authorize_office(principal, office_id)`` decides who may join which office.
     ``json`` encodes and decodes this server's Socket.IO packets (default :func:`fast_json`);
     ``client_manager`` is python-socketio's client manager (default: its in-memory one).
+    ``cluster`` (a :class:`~smcp.server.core.RedisCluster`) makes this server one node of a
+    cluster: it brings the registry and the client manager, and :meth:`start` must be awaited.
     """
 
     def __init__(
@@ -73,8 +78,14 @@ class SMCPServer:
         registry: Registry | None = None,
         json: JsonCodec | None = None,
         client_manager: socketio.AsyncManager | None = None,
+        cluster: RedisCluster | None = None,
     ) -> None:
         self.settings = settings or ServerSettings()
+        self.cluster = cluster
+        if cluster is not None:
+            if registry is not None or client_manager is not None:
+                raise TypeError("cluster brings its own registry and client_manager; pass none of them")
+            registry, client_manager = cluster.registry, cluster.client_manager
         if auth is None:
             log.warning("SMCPServer has no auth provider: every connection is accepted")
             auth = AllowAll()
@@ -223,6 +234,17 @@ class SMCPServer:
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    async def start(self) -> None:
+        """Start the cluster link (heartbeat, cross-node channels) before taking traffic; no-op alone."""
+        cluster = self.cluster
+        if cluster is None:
+            return
+        start_manager(self.sio)
+        cluster.on_message = self._relay.on_cluster_message
+        cluster.on_node_dead = self._relay.node_gone
+        cluster.registry.on_purged = self._offices.members_purged
+        await cluster.start()
+
     @property
     def closing(self) -> bool:
         """True once :meth:`shutdown` started."""
@@ -244,3 +266,5 @@ class SMCPServer:
                 await asyncio.wait_for(drop_connections(self.sio.eio), 2.0)
             except Exception:
                 log.debug("dropping the connections at shutdown failed", exc_info=True)
+        if self.cluster is not None:
+            await self.cluster.stop()
