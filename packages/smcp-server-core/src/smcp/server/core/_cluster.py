@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from smcp.server.core._redis_lua import BEAT as _BEAT_SCRIPT
@@ -104,6 +104,8 @@ class RedisCluster:
         self.on_message: OnMessage | None = None
         #: Called with the name of a node whose heartbeat expired (every node calls it for itself).
         self.on_node_dead: Callable[[str], None] | None = None
+        #: The other nodes this node waits for (checked on every heartbeat).
+        self.watched: Callable[[], Iterable[str]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._dead: set[str] = set()
         self._subscribed = asyncio.Event()
@@ -144,7 +146,8 @@ class RedisCluster:
     async def _beat(self) -> None:
         ttl_ms = int(self.node_ttl * 1000)
         try:
-            result = await self.redis.eval(_BEAT_SCRIPT, 0, self.prefix, self.node, ttl_ms)
+            watched = self.watched() if self.watched is not None else ()
+            result = await self.redis.eval(_BEAT_SCRIPT, 0, self.prefix, self.node, ttl_ms, *watched)
         except Exception as exc:
             if self.healthy:
                 log.error("Redis unreachable (%s); joins are refused until it is back", exc)
@@ -162,9 +165,11 @@ class RedisCluster:
                 log.warning("Redis is back; %d sessions of this node re-registered", len(self.registry.local))
         self.healthy = True
         dead = {d.decode() if isinstance(d, bytes) else str(d) for d in result[1:]}
-        for node in dead - self._dead:
+        for node in dead:
             if self.on_node_dead is not None:
                 self.on_node_dead(node)
+        for node in dead - self._dead:
+            log.warning("node %s stopped beating (its heartbeat expired)", node)
         self._dead = dead
         for node in dead:
             try:

@@ -148,7 +148,8 @@ return out
 """
 )
 
-#: ARGV: prefix, node, ttl_ms. Refreshes the heartbeat. Returns ``{existed, dead nodes...}``.
+#: ARGV: prefix, node, ttl_ms, watched nodes... Refreshes the heartbeat. Returns ``{existed, dead
+#: nodes...}``: known nodes, and watched ones (another node may have purged them already).
 BEAT = """
 local P, node, ttl = ARGV[1], ARGV[2], ARGV[3]
 local alive = P .. ':alive:' .. node
@@ -160,6 +161,9 @@ for _, other in ipairs(redis.call('SMEMBERS', P .. ':nodes')) do
   if other ~= node and redis.call('EXISTS', P .. ':alive:' .. other) == 0 then
     table.insert(out, other)
   end
+end
+for i = 4, #ARGV do
+  if redis.call('EXISTS', P .. ':alive:' .. ARGV[i]) == 0 then table.insert(out, ARGV[i]) end
 end
 return out
 """

@@ -242,6 +242,7 @@ class SMCPServer:
         start_manager(self.sio)
         cluster.on_message = self._relay.on_cluster_message
         cluster.on_node_dead = self._relay.node_gone
+        cluster.watched = self._relay.by_node.keys
         cluster.registry.on_purged = self._offices.members_purged
         await cluster.start()
 
