@@ -159,7 +159,7 @@ async def test_redis_restart_and_outage(procs: ProcessManager, tmp_path: Path) -
         stopped = time.monotonic()
 
         async def not_ready() -> bool:
-            return all((await n.readyz())[0] == 503 for n in nodes)
+            return [(await n.readyz())[0] for n in nodes] == [503, 503]
 
         readyz_503_after = await until(not_ready, 10, "/readyz did not report Redis down")
         ack = await asyncio.wait_for(
@@ -173,7 +173,7 @@ async def test_redis_restart_and_outage(procs: ProcessManager, tmp_path: Path) -
         returned = time.monotonic()
 
         async def ready() -> bool:
-            return all((await n.readyz())[0] == 200 for n in nodes)
+            return [(await n.readyz())[0] for n in nodes] == [200, 200]
 
         await until(ready, 15, "/readyz did not recover")
         await until(both_work, 20, "calls did not work again after the outage")

@@ -89,8 +89,19 @@ class RedisCluster:
         self.node = node or uuid.uuid4().hex[:12]
         self.node_ttl = node_ttl
         self.heartbeat = heartbeat
+        from redis.backoff import ExponentialBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.retry import Retry
+
+        # After a Redis restart every pooled connection is stale: retry once on a fresh one.
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=5, socket_connect_timeout=2, socket_timeout=5
+            url,
+            max_connections=max_connections,
+            timeout=5,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
+            retry_on_error=[RedisConnectionError],
         )
         self.redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self.registry = RedisRegistry(self.redis, self.node, prefix=prefix)

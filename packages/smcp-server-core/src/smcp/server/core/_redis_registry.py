@@ -105,7 +105,7 @@ class RedisRegistry:
             try:
                 result = await self._run("JOIN", sid, role, name, office, max_agents)
             except Exception:
-                log.warning("join failed: Redis unreachable", exc_info=True)
+                log.warning("join refused: Redis unreachable")
                 raise RegistryUnavailable("the join was not applied") from None
             kind = _text(result[0])
             if kind == "stale":
@@ -145,7 +145,7 @@ class RedisRegistry:
         try:
             found = await self._run("LOOKUP", office, name)
         except Exception:
-            log.warning("lookup in Redis failed; answering from this node's sessions", exc_info=True)
+            log.warning("lookup in Redis failed; answering from this node's sessions")
             return self._local_member(office, name)
         if not found:
             return None
@@ -156,7 +156,7 @@ class RedisRegistry:
         try:
             flat = await self._run("MEMBERS", office)
         except Exception:
-            log.warning("members from Redis failed; answering with this node's sessions", exc_info=True)
+            log.warning("members from Redis failed; answering with this node's sessions")
             return [s for s in self.local.values() if s.office == office]
         out: list[Session] = []
         for i in range(0, len(flat), 7):
