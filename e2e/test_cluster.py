@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import socketio
 
-from smcp.core.errors import NotFoundError
+from smcp.core.errors import NotFoundError, SMCPError
 from smcp.testing import roles
 from smcp.testing.mcp_config import toolbox_config
 
@@ -82,7 +82,11 @@ async def test_kill_a_node_with_calls_in_flight(procs: ProcessManager, tmp_path:
     victim = nodes[names.index(await node_behind(nginx, "127.0.0.1"))]
     agent_node = next(n for n in nodes if n is not victim)
     await roles.start_computer(
-        procs, url=f"http://127.0.0.1:{nginx}", office="o", name="c1", config=toolbox_config(tmp_path / "mcp.json")
+        procs,
+        url=f"http://127.0.0.1:{nginx}",
+        office="o",
+        name="c1",
+        config=toolbox_config(tmp_path / "mcp.json"),
     )
     seen: list[tuple[str, float]] = []
     async with roles.agent(agent_node.url, office="o", name="ag") as agent:
@@ -112,13 +116,17 @@ async def test_kill_a_node_with_calls_in_flight(procs: ProcessManager, tmp_path:
         to_error = time.monotonic() - killed
         assert all(isinstance(r, NotFoundError) for r in results), results
         assert to_error < TTL + 2, f"calls failed {to_error:.2f} s after the kill"
-        await until(lambda: [k for k, _ in seen][-2:] == ["leave", "enter"], 30, f"no leave then enter: {seen}")
+        await until(
+            lambda: [k for k, _ in seen][-2:] == ["leave", "enter"], 30, f"no leave then enter: {seen}"
+        )
         back = seen[-1][1] - killed
         echo = await agent.call_tool("c1", "toolbox__echo", {"text": "again"}, timeout=10)
         assert not echo.is_error and "again" in str(echo.content)
         survivors = [n for n in nodes if n is not victim]
         assert sum([(await n.metrics())["connections"] for n in survivors]) == 2  # type: ignore[misc]
-    report(node_ttl_s=TTL, calls_error_after_kill_s=f"{to_error:.2f}", computer_back_after_kill_s=f"{back:.2f}")
+    report(
+        node_ttl_s=TTL, calls_error_after_kill_s=f"{to_error:.2f}", computer_back_after_kill_s=f"{back:.2f}"
+    )
 
 
 @needs_redis_server
@@ -166,8 +174,13 @@ async def test_redis_restart_and_outage(procs: ProcessManager, tmp_path: Path) -
             late.call("server:join_office", {"role": "agent", "name": "late", "office_id": "o2"}), 10
         )
         assert ack[0] is False and "Redis" in ack[1] and "retry" in ack[1], ack
-        local = await agent.call_tool("local", "toolbox__slow_echo", {"text": "during", "seconds": 1}, timeout=10)
+        local = await agent.call_tool(
+            "local", "toolbox__slow_echo", {"text": "during", "seconds": 1}, timeout=10
+        )
         assert not local.is_error and "during" in str(local.content)
+        with pytest.raises(SMCPError) as refused:
+            await agent.call_tool("remote", "toolbox__echo", {"text": "x"}, timeout=5)
+        assert refused.value.error_code == 503 and "Redis" in str(refused.value)
         await asyncio.sleep(max(0.0, 10 - (time.monotonic() - stopped)))
         redis_proc, _ = await start_private_redis(procs, port)
         returned = time.monotonic()

@@ -86,12 +86,18 @@ async def start_nginx(procs: ProcessManager, nodes: list[Node]) -> int:
     binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     assert binary is not None, "nginx is not installed (.ci/run installs it)"
     text = NGINX_CONF.read_text()
-    servers = "".join(f"        server 127.0.0.1:{n.server.proc.port} max_fails=1 fail_timeout=10s;\n" for n in nodes)
+    servers = "".join(
+        f"        server 127.0.0.1:{n.server.proc.port} max_fails=1 fail_timeout=10s;\n" for n in nodes
+    )
     text, count = re.subn(r"(?m)^\s*server 127\.0\.0\.1:800\d[^\n]*\n", "", text)
     assert count == 3, "examples/deploy/nginx.conf no longer lists three upstream servers"
-    text = text.replace("        hash $remote_addr consistent;\n", "        hash $remote_addr consistent;\n" + servers)
+    text = text.replace(
+        "        hash $remote_addr consistent;\n", "        hash $remote_addr consistent;\n" + servers
+    )
     port = free_port()
-    text = text.replace("listen 8080;", f"listen {port};").replace("worker_processes auto;", "worker_processes 1;")
+    text = text.replace("listen 8080;", f"listen {port};").replace(
+        "worker_processes auto;", "worker_processes 1;"
+    )
     root = procs.log_dir / "nginx"
     (root / "logs").mkdir(parents=True, exist_ok=True)
     conf = root / "nginx.conf"
@@ -155,7 +161,10 @@ class SourceForwarder:
                 with contextlib.suppress(Exception):
                     dst.close()
 
-        for task in (asyncio.ensure_future(pipe(reader, up_writer)), asyncio.ensure_future(pipe(up_reader, writer))):
+        for task in (
+            asyncio.ensure_future(pipe(reader, up_writer)),
+            asyncio.ensure_future(pipe(up_reader, writer)),
+        ):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

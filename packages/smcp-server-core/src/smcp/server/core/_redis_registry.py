@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from smcp.core.errors import InternalError
 from smcp.core.roles import Role
 from smcp.server.core import _redis_lua as lua
 from smcp.server.core._auth import Principal
@@ -145,8 +146,15 @@ class RedisRegistry:
         try:
             found = await self._run("LOOKUP", office, name)
         except Exception:
-            log.warning("lookup in Redis failed; answering from this node's sessions")
-            return self._local_member(office, name)
+            local = self._local_member(office, name)
+            if local is None:
+                raise InternalError(
+                    f"'{name}' is not connected to this node and the session registry (Redis) is "
+                    "unreachable; retry later",
+                    code=503,
+                    details={"computer_name": name},
+                ) from None
+            return local
         if not found:
             return None
         sid = _text(found[0])
