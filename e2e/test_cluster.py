@@ -243,6 +243,9 @@ async def test_official_peers_on_two_nodes_through_nginx(
     async with SourceForwarder(first, nginx) as to_a, SourceForwarder(second, nginx) as to_b:
         await start_computer(procs, "official", url=to_a.url, office="o", name="oc", config=config)
         agent = await AgentUnderTest.launch(procs, "official", url=to_b.url, office="o", name="oa")
+        assert (await agent.call("connect"))["connected"] is True
+        joined = await agent.call("join")
+        assert joined["ack"][0] is True, joined
         answer = await agent.tool_call("oc", "toolbox__echo", {"text": "through nginx"})
         assert "through nginx" in str(answer.get("result")), answer
         names = await node_names(nodes)

@@ -49,6 +49,9 @@ class RedisRegistry:
         self.node = node
         self.prefix = prefix
         self.local: dict[str, Session] = {}
+        #: (office, name) -> this node's session holding that name (names are unique per office,
+        #: so a local holder answers a lookup without a round trip).
+        self._local_names: dict[tuple[str, str], Session] = {}
         #: Sessions of this node that ended while Redis was unreachable (removed on restore).
         self.orphans: set[str] = set()
         self.on_purged: OnPurged | None = None
@@ -89,6 +92,8 @@ class RedisRegistry:
 
     async def remove(self, sid: str) -> Session | None:
         session = self.local.pop(sid, None)
+        if session is not None:
+            self._unindex(session)
         try:
             fields = await self._run("REMOVE", sid)
         except Exception:
@@ -124,7 +129,9 @@ class RedisRegistry:
             left_office, left_name, entered = _text(result[1]), _text(result[2]), int(result[3])
             session = self.local.get(sid)
             if session is not None and entered:
+                self._unindex(session)
                 session.role, session.name, session.office = role, name, office
+                self._local_names[(office, name)] = session
             return JoinOutcome((left_office, left_name) if left_office else None, bool(entered))
         raise JoinRejected(f"Office '{office}' is being cleaned up after a node failure; retry")
 
@@ -139,22 +146,23 @@ class RedisRegistry:
         if session is None:
             return _session(sid, fields)
         snapshot = _copy(session)
+        self._unindex(session)
         session.office = None
         return snapshot
 
     async def lookup(self, office: str, name: str) -> Session | None:
+        local = self._local_names.get((office, name))
+        if local is not None:
+            return local
         try:
             found = await self._run("LOOKUP", office, name)
         except Exception:
-            local = self._local_member(office, name)
-            if local is None:
-                raise InternalError(
-                    f"'{name}' is not connected to this node and the session registry (Redis) is "
-                    "unreachable; retry later",
-                    code=503,
-                    details={"computer_name": name},
-                ) from None
-            return local
+            raise InternalError(
+                f"'{name}' is not connected to this node and the session registry (Redis) is "
+                "unreachable; retry later",
+                code=503,
+                details={"computer_name": name},
+            ) from None
         if not found:
             return None
         sid = _text(found[0])
@@ -217,13 +225,13 @@ class RedisRegistry:
                     session.office,
                     session.sid,
                 )
+                self._unindex(session)
                 session.office = None
 
-    def _local_member(self, office: str, name: str) -> Session | None:
-        for session in self.local.values():
-            if session.office == office and session.name == name:
-                return session
-        return None
+    def _unindex(self, session: Session) -> None:
+        key = (session.office or "", session.name or "")
+        if self._local_names.get(key) is session:
+            del self._local_names[key]
 
 
 def _pid(session: Session) -> str:
