@@ -49,9 +49,11 @@ async def node(prefix: str, index: int) -> AsyncIterator[Harness]:
         try:
             yield h
         finally:
-            for p in h.peers:
-                await p.close()
-            await server.shutdown()
+            async with asyncio.timeout(20):
+                for p in h.peers:
+                    await p.close()
+            async with asyncio.timeout(20):
+                await server.shutdown()
 
 
 @pytest.fixture

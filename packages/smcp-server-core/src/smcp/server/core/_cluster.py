@@ -137,15 +137,17 @@ class RedisCluster:
         """Stop the tasks and take this node out of the cluster (its sessions are removed)."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2)
         self._tasks.clear()
+        try:
+            async with asyncio.timeout(3):
+                await self.redis.delete(f"{self.prefix}:alive:{self.node}")
+                await self.registry.purge(self.node)
+        except Exception:
+            log.warning("could not leave the cluster cleanly; the other nodes purge this one after its TTL")
         with contextlib.suppress(Exception):
-            await self.redis.delete(f"{self.prefix}:alive:{self.node}")
-            await self.registry.purge(self.node)
-        with contextlib.suppress(Exception):
-            await self.redis.aclose()
+            await asyncio.wait_for(self.redis.aclose(), 2)
 
     async def publish(self, node: str, message: dict[str, Any]) -> bool:
         """Send ``message`` to ``node``; false when no node listens there (it is gone)."""
