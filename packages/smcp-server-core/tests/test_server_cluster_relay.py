@@ -197,3 +197,19 @@ async def test_node_death_fails_calls_within_ttl(nodes: list[Harness]) -> None:
     assert left == {"office_id": "o", "computer": "c"}
     (room,) = await agent.call("server:list_room", {"agent": "ag", "office_id": "o", "req_id": "q"})
     assert [s["name"] for s in room["sessions"]] == ["ag"]
+
+
+@pytest.mark.parametrize("role", ["agent", "computer"])
+async def test_join_races_between_nodes_have_one_winner(nodes: list[Harness], role: str) -> None:
+    one, two = await nodes[0].peer(), await nodes[1].peer()
+    won = {0: 0, 1: 0}
+    for i in range(100):
+        names = ("x", "y") if role == "agent" else ("same", "same")
+        acks = await asyncio.gather(one.join(role, names[0], f"r{i}"), two.join(role, names[1], f"r{i}"))
+        winners = [k for k, ack in enumerate(acks) if ack == (True, None)]
+        assert len(winners) == 1, acks
+        won[winners[0]] += 1
+        if role == "agent":
+            winner = (one, two)[winners[0]]
+            assert await winner.call("server:leave_office", {"office_id": f"r{i}"}) == (True, None)
+    assert won[0] + won[1] == 100
