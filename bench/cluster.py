@@ -89,8 +89,13 @@ async def join(sio: socketio.AsyncClient, role: str, name: str, office: str) -> 
     assert tuple(ack) == (True, None), ack
 
 
-async def run_layout(urls: list[str], pairs: int, concurrency: int, seconds: float) -> dict[str, Any]:
-    """``pairs`` Agent/Computer pairs spread over ``urls``; ``concurrency`` calls in flight."""
+async def run_layout(
+    urls: list[str], pairs: int, concurrency: int, seconds: float, pids: list[int], redis_pid: int
+) -> dict[str, Any]:
+    """``pairs`` Agent/Computer pairs spread over ``urls``; ``concurrency`` calls in flight.
+
+    CPU is counted during the calls only (not while the clients connect, join and leave).
+    """
     clients: list[socketio.AsyncClient] = []
     agents: list[tuple[socketio.AsyncClient, str, bool]] = []
     n = len(urls)
@@ -132,9 +137,12 @@ async def run_layout(urls: list[str], pairs: int, concurrency: int, seconds: flo
                 errors += 1
 
     await asyncio.sleep(0.5)
+    cpu0, redis0 = sum(cpu_seconds(p) for p in pids), cpu_seconds(redis_pid)
     began = time.monotonic()
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
     elapsed = time.monotonic() - began
+    server_cpu = sum(cpu_seconds(p) for p in pids) - cpu0
+    redis_cpu = cpu_seconds(redis_pid) - redis0
     for sio in clients:
         await sio.disconnect()
     every = sorted(latencies[False] + latencies[True])
@@ -146,6 +154,8 @@ async def run_layout(urls: list[str], pairs: int, concurrency: int, seconds: flo
         "p99_ms": every[int(len(every) * 0.99)] * 1000,
         "local_p50_ms": _p50(latencies[False]),
         "cross_p50_ms": _p50(latencies[True]),
+        "server_cpu_us_per_call": server_cpu / len(every) * 1e6,
+        "redis_cpu_us_per_call": redis_cpu / len(every) * 1e6,
     }
 
 
@@ -165,11 +175,8 @@ async def measure(
         urls = [f"http://127.0.0.1:{port}" for _, port in procs]
         rows = []
         for concurrency in args.concurrency:
-            cpu0 = [cpu_seconds(p.pid) for p, _ in procs]
-            redis0 = cpu_seconds(redis_pid)
-            result = await run_layout(urls, args.pairs, concurrency, args.seconds)
-            server_cpu = sum(cpu_seconds(p.pid) for p, _ in procs) - sum(cpu0)
-            redis_cpu = cpu_seconds(redis_pid) - redis0
+            pids = [p.pid for p, _ in procs]
+            result = await run_layout(urls, args.pairs, concurrency, args.seconds, pids, redis_pid)
             calls = result["calls"]
             rows.append(
                 {
@@ -177,8 +184,6 @@ async def measure(
                     "in_flight": concurrency,
                     "calls_per_s": calls / result["elapsed"],
                     **result,
-                    "server_cpu_us_per_call": server_cpu / calls * 1e6,
-                    "redis_cpu_us_per_call": redis_cpu / calls * 1e6,
                 }
             )
             print(json.dumps(rows[-1]), flush=True)

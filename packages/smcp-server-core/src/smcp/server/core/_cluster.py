@@ -105,6 +105,7 @@ class RedisCluster:
         )
         self.redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self.registry = RedisRegistry(self.redis, self.node, prefix=prefix)
+        self._beat_script = self.redis.register_script(_BEAT_SCRIPT)
         self.client_manager: socketio.AsyncManager = socketio.AsyncRedisManager(
             url,
             channel=f"{prefix}:sio",
@@ -160,7 +161,7 @@ class RedisCluster:
         ttl_ms = int(self.node_ttl * 1000)
         try:
             watched = self.watched() if self.watched is not None else ()
-            result = await self.redis.eval(_BEAT_SCRIPT, 0, self.prefix, self.node, ttl_ms, *watched)
+            result = await self._beat_script(args=[self.prefix, self.node, ttl_ms, *watched])
         except Exception as exc:
             if self.healthy:
                 log.error("Redis unreachable (%s); joins are refused until it is back", exc)
