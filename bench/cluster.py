@@ -90,7 +90,7 @@ async def join(sio: socketio.AsyncClient, role: str, name: str, office: str) -> 
 
 
 async def run_layout(
-    urls: list[str], pairs: int, concurrency: int, seconds: float, pids: list[int], redis_pid: int
+    urls: list[str], pairs: int, concurrency: int, seconds: float, *, pids: list[int], redis_pid: int
 ) -> dict[str, Any]:
     """``pairs`` Agent/Computer pairs spread over ``urls``; ``concurrency`` calls in flight.
 
@@ -176,7 +176,9 @@ async def measure(
         rows = []
         for concurrency in args.concurrency:
             pids = [p.pid for p, _ in procs]
-            result = await run_layout(urls, args.pairs, concurrency, args.seconds, pids, redis_pid)
+            result = await run_layout(
+                urls, args.pairs, concurrency, args.seconds, pids=pids, redis_pid=redis_pid
+            )
             calls = result["calls"]
             rows.append(
                 {
