@@ -111,8 +111,9 @@ class RedisCluster:
             channel=f"{prefix}:sio",
             redis_options={"socket_connect_timeout": 2, "health_check_interval": 10},
         )
-        #: Whether the last heartbeat reached Redis.
-        self.healthy = False
+        self._beat_ok = False
+        #: Whether this node's request/reply channel is subscribed (replies can reach it).
+        self.listening = False
         self.on_message: OnMessage | None = None
         #: Called with the name of a node whose heartbeat expired (every node calls it for itself).
         self.on_node_dead: Callable[[str], None] | None = None
@@ -121,6 +122,11 @@ class RedisCluster:
         self._tasks: list[asyncio.Task[None]] = []
         self._dead: set[str] = set()
         self._subscribed = asyncio.Event()
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the last heartbeat reached Redis and this node's channel is subscribed."""
+        return self._beat_ok and self.listening
 
     def channel(self, node: str) -> str:
         """The request/reply channel of ``node``."""
@@ -152,7 +158,14 @@ class RedisCluster:
 
     async def publish(self, node: str, message: dict[str, Any]) -> bool:
         """Send ``message`` to ``node``; false when no node listens there (it is gone)."""
-        receivers = await self.redis.publish(self.channel(node), encode(message))
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        text = encode(message)
+        try:
+            receivers = await self.redis.publish(self.channel(node), text)
+        except RedisConnectionError:
+            # A pooled connection that died with the previous Redis: the pool drops it, retry once.
+            receivers = await self.redis.publish(self.channel(node), text)
         return bool(receivers)
 
     # -- heartbeat ------------------------------------------------------------------------------
@@ -163,11 +176,11 @@ class RedisCluster:
             watched = self.watched() if self.watched is not None else ()
             result = await self._beat_script(args=[self.prefix, self.node, ttl_ms, *watched])
         except Exception as exc:
-            if self.healthy:
+            if self._beat_ok:
                 log.error("Redis unreachable (%s); joins are refused until it is back", exc)
-            self.healthy = False
+            self._beat_ok = False
             return
-        recovered = not self.healthy
+        recovered = not self._beat_ok
         lost = not int(result[0])
         if recovered or lost:
             try:
@@ -177,7 +190,7 @@ class RedisCluster:
                 return
             if recovered and self._tasks:
                 log.warning("Redis is back; %d sessions of this node re-registered", len(self.registry.local))
-        self.healthy = True
+        self._beat_ok = True
         dead = {d.decode() if isinstance(d, bytes) else str(d) for d in result[1:]}
         for node in dead:
             if self.on_node_dead is not None:
@@ -204,6 +217,7 @@ class RedisCluster:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel(self.node))
+                self.listening = True
                 self._subscribed.set()
                 delay = 0.2
                 while True:
@@ -220,6 +234,7 @@ class RedisCluster:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.listening = False
                 log.warning("cluster channel lost (%s); resubscribing in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

@@ -214,7 +214,9 @@ class Relay:
             request: dict[str, Any] = {"t": "req", "id": rid, "from": cluster.node, "sid": target.sid}
             request.update(ev=event, d=data, dl=deadline)
             try:
-                if not await cluster.publish(node, request):
+                if not cluster.listening:
+                    fut.set_result(_UNAVAILABLE)  # the reply could not reach this node
+                elif not await cluster.publish(node, request):
                     fut.set_result(_GONE)
             except Exception:
                 log.warning("cross-node relay to node %s failed: Redis unreachable", node, exc_info=True)
