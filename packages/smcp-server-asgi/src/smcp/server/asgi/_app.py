@@ -59,6 +59,7 @@ class SMCPApp:
     async def startup(self) -> None:
         """Run at ASGI lifespan startup (call it yourself when the host has no lifespan)."""
         self._started = True
+        await self.server.start()
 
     async def shutdown(self) -> None:
         """Answer in-flight requests with an error and drop every connection (clients reconnect).
@@ -140,8 +141,15 @@ class SMCPApp:
         await _respond(send, 200, b'{"status":"ok"}', b"application/json")
 
     async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cluster = self.server.cluster
         if self.server.closing:
             await _respond(send, 503, b'{"status":"shutting down"}', b"application/json")
+        elif cluster is not None:
+            # Cluster mode: while Redis is unreachable this node refuses joins (503 until it is back).
+            up = cluster.healthy
+            body = {"status": "ready" if up else "redis unavailable", "redis": "up" if up else "down"}
+            body["node"] = cluster.node
+            await _respond(send, 200 if up else 503, json.dumps(body).encode(), b"application/json")
         else:
             await _respond(send, 200, b'{"status":"ready"}', b"application/json")
 

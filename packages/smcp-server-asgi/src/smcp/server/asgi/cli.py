@@ -262,6 +262,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--http", default="auto", help="uvicorn HTTP parser: auto, h11, httptools")
     p.add_argument("--ws", default="auto", help="uvicorn WebSocket implementation: auto, websockets, wsproto")
+    p.add_argument(
+        "--redis-url",
+        default=None,
+        help="cluster mode: share sessions with the other nodes through this Redis "
+        "(redis://host:6379/0; env SMCP_REDIS_URL; needs smcp-server-core[redis])",
+    )
+    p.add_argument(
+        "--cluster-prefix", default="smcp", help="Redis key prefix of the cluster (default %(default)s)"
+    )
+    p.add_argument(
+        "--node-ttl",
+        type=_seconds,
+        default=3.0,
+        help="seconds after its last heartbeat that a silent node is declared dead (default %(default)s)",
+    )
     return p
 
 
@@ -367,7 +382,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"smcp-server: cannot set up JWT verification: {exc}", file=sys.stderr)
             return 2
     json_module = fast_json() if args.json == "auto" else json
-    smcp = SMCPServer(settings, auth, json=json_module)
+    redis_url = args.redis_url or os.environ.get("SMCP_REDIS_URL") or None
+    cluster = None
+    if redis_url is not None:
+        from smcp.server.core import RedisCluster
+
+        try:
+            cluster = RedisCluster(
+                redis_url, prefix=args.cluster_prefix, node_ttl=args.node_ttl, heartbeat=args.node_ttl / 3
+            )
+        except (ImportError, ValueError) as exc:
+            print(f"smcp-server: {exc}", file=sys.stderr)
+            return 2
+    smcp = SMCPServer(settings, auth, json=json_module, cluster=cluster)
     trail = _audit_trail(args, smcp)
     app = create_app(smcp, path=args.path, admin_token=admin_token, admin_actions=args.admin_actions)
 
@@ -428,6 +455,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "stdlib" if json_module is json else "orjson",
                 "jwt" if jwt_on else "token" if token else "NONE (insecure)",
             )
+            if cluster is not None:
+                log.info("cluster node %s on %s (prefix %r)", cluster.node, redis_url, cluster.prefix)
         await task
         if trail is not None:
             await asyncio.to_thread(trail.close)

@@ -37,6 +37,7 @@ from smcp.server.core._settings import ServerSettings  # noqa: E402
 
 if TYPE_CHECKING:
     from smcp.server.core._audit import AuditTrail, FileSink, LoggerSink
+    from smcp.server.core._cluster import RedisCluster
     from smcp.server.core._jwt import JWTAuth, issue_token
     from smcp.server.core._server import SMCPServer
 
@@ -47,6 +48,7 @@ _LAZY = {
     "AuditTrail": "_audit",
     "FileSink": "_audit",
     "LoggerSink": "_audit",
+    "RedisCluster": "_cluster",
 }
 
 
@@ -79,6 +81,7 @@ __all__ = [
     "PolicyRefused",
     "Principal",
     "QuotaExceeded",
+    "RedisCluster",
     "Registry",
     "SMCPServer",
     "ServerMetrics",

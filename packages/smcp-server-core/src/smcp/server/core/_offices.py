@@ -179,6 +179,11 @@ class Offices:
             await self.announce_leave(session, session.sid)
             self._metrics.offices = await self._registry.office_count()
 
+    async def members_purged(self, sessions: list[Session]) -> None:
+        """Cluster mode: members of a dead node were purged; tell their offices (from this node)."""
+        for session in sessions:
+            await self.member_gone(session)
+
     async def announce_leave(self, member: Session, skip: str) -> None:
         assert member.office is not None
         await self._announce(

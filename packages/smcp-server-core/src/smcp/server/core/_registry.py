@@ -28,6 +28,8 @@ class Session:
     role: str | None = None
     name: str | None = None
     office: str | None = None
+    #: The cluster node holding the connection (``None`` on a single server).
+    node: str | None = None
 
 
 class JoinRejected(Exception):
@@ -208,5 +210,11 @@ def _name_taken(holder: Session, name: str, office: str) -> JoinRejected:
 
 def _copy(session: Session) -> Session:
     return Session(
-        session.sid, session.a2c_version, session.principal, session.role, session.name, session.office
+        session.sid,
+        session.a2c_version,
+        session.principal,
+        session.role,
+        session.name,
+        session.office,
+        session.node,
     )

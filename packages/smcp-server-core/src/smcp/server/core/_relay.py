@@ -4,6 +4,7 @@ what a caller is told when the Computer does not answer properly (docs/protocol.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,10 +17,12 @@ from smcp.server.core._socketio_internals import (
     forget_ack,
     forget_callback,
     is_default_manager,
+    is_redis_manager,
     send_event_with_ack,
 )
 
 if TYPE_CHECKING:
+    from smcp.server.core._registry import Session
     from smcp.server.core._server import SMCPServer
 
 __all__ = ["Relay", "TooLarge", "shutting_down"]
@@ -30,6 +33,8 @@ log = logging.getLogger("smcp.server")
 _TIMEOUT = ("timeout",)
 _GONE = ("gone",)
 _SHUTDOWN = ("shutdown",)
+_UNAVAILABLE = ("unavailable",)
+_SENTINELS = {"timeout": _TIMEOUT, "gone": _GONE, "shutdown": _SHUTDOWN, "unavailable": _UNAVAILABLE}
 
 #: The ``meta`` key of the error result an oversized tool-call reply becomes.
 _META_ERROR = "a2c_error"
@@ -69,9 +74,20 @@ class Relay:
         self._registry = server.registry
         self._metrics = server.metrics
         self._settings = server.settings
-        self.fast_path = is_default_manager(server.sio.manager) if fast_path is None else fast_path
+        self._cluster = server.cluster
+        manager = server.sio.manager
+        if fast_path is None:
+            clustered = self._cluster is not None and is_redis_manager(manager)
+            fast_path = clustered or is_default_manager(manager)
+        self.fast_path = fast_path
         #: target sid -> futures of relays waiting for that Computer.
         self.pending: dict[str, set[asyncio.Future[tuple[Any, ...]]]] = {}
+        #: Cluster mode: request id -> future of a relay waiting for a Computer on another node,
+        #: and node -> those futures (answered 404 when the node dies).
+        self.remote: dict[str, asyncio.Future[tuple[Any, ...]]] = {}
+        self.by_node: dict[str, set[asyncio.Future[tuple[Any, ...]]]] = {}
+        self._ids = itertools.count(1)
+        self._serving: set[asyncio.Future[None]] = set()
         self._idle: asyncio.Event | None = None
 
     def handlers(self) -> dict[str, Handler]:
@@ -92,6 +108,7 @@ class Relay:
         grace = self._settings.grace
         registry = self._registry
         metrics = self._metrics
+        here = self._cluster.node if self._cluster is not None else None
 
         async def relay(call: Call) -> dict[str, Any]:
             session = call.session
@@ -109,7 +126,10 @@ class Relay:
             else:
                 deadline = default_timeout
             started = time.perf_counter()
-            reply = await self._forward(target.sid, event, data, deadline)
+            if target.node is None or target.node == here:
+                reply = await self._forward(target.sid, event, data, deadline)
+            else:
+                reply = await self._forward_remote(target, event, data, deadline)
             if isinstance(reply, dict):
                 metrics.observe_latency(time.perf_counter() - started)
                 call.outcome = "error" if "code" in reply and "isError" not in reply else "ok"
@@ -169,6 +189,100 @@ class Relay:
                 forget_callback(self._sio.manager, target_sid, on_ack)
         return reply
 
+    async def _forward_remote(self, target: Session, event: str, data: Any, deadline: float) -> Any:
+        """:meth:`_forward` to a Computer held by another node, over the cluster's request channel.
+
+        That node relays to its Computer with the same deadline and sends back the ack or what
+        went wrong; this node answers 404 at once if the node is gone or dies meanwhile.
+        """
+        cluster = self._cluster
+        assert cluster is not None and target.node is not None
+        node = target.node
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[tuple[Any, ...]] = loop.create_future()
+        rid = f"{cluster.node}:{next(self._ids)}"
+        self.remote[rid] = fut
+        pending = self.pending.setdefault(target.sid, set())
+        pending.add(fut)
+        on_node = self.by_node.setdefault(node, set())
+        on_node.add(fut)
+        # A little later than the other node's own deadline, whose timeout answer then wins.
+        timer = loop.call_later(deadline + 0.5, _expire, fut)
+        metrics = self._metrics
+        metrics.in_flight += 1
+        try:
+            request: dict[str, Any] = {"t": "req", "id": rid, "from": cluster.node, "sid": target.sid}
+            request.update(ev=event, d=data, dl=deadline)
+            try:
+                if not cluster.listening:
+                    fut.set_result(_UNAVAILABLE)  # the reply could not reach this node
+                elif not await cluster.publish(node, request):
+                    fut.set_result(_GONE)
+            except Exception:
+                log.warning("cross-node relay to node %s failed: Redis unreachable", node, exc_info=True)
+                if not fut.done():
+                    fut.set_result(_UNAVAILABLE)
+            reply = await fut
+        finally:
+            metrics.in_flight -= 1
+            if self._idle is not None and not metrics.in_flight:
+                self._idle.set()
+            timer.cancel()
+            self.remote.pop(rid, None)
+            for table, key, group in ((self.pending, target.sid, pending), (self.by_node, node, on_node)):
+                group.discard(fut)
+                if not group and table.get(key) is group:
+                    del table[key]
+        if len(reply) == 1 and not _is_sentinel(reply):
+            return reply[0]
+        return reply
+
+    async def on_cluster_message(self, message: dict[str, Any]) -> None:
+        """A request from another node for a local Computer, or the reply to one of ours."""
+        kind = message.get("t")
+        if kind == "req":
+            task = asyncio.ensure_future(self._serve_remote(message))
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
+        elif kind == "rep":
+            fut = self.remote.get(str(message.get("id")))
+            if fut is None or fut.done():
+                return  # that relay already gave up (deadline, 404, shutdown)
+            if "a" in message:
+                fut.set_result(tuple(message["a"]))
+            elif message.get("k") == "too_large":
+                fut.set_result((TooLarge(int(message.get("n", 0))),))
+            else:
+                fut.set_result(_SENTINELS.get(str(message.get("k")), _GONE))
+
+    async def _serve_remote(self, message: dict[str, Any]) -> None:
+        cluster = self._cluster
+        assert cluster is not None
+        answer: dict[str, Any] = {"t": "rep", "id": message.get("id")}
+        try:
+            reply = await self._forward(
+                str(message["sid"]), str(message["ev"]), message.get("d"), float(message["dl"])
+            )
+        except Exception:
+            log.exception("relaying a request from node %s failed", message.get("from"))
+            reply = _GONE
+        if isinstance(reply, TooLarge):
+            answer.update(k="too_large", n=reply.size)
+        elif _is_sentinel(reply):
+            answer["k"] = reply[0]
+        else:
+            answer["a"] = list(reply) if isinstance(reply, tuple) else [reply]
+        try:
+            await cluster.publish(str(message["from"]), answer)
+        except Exception:
+            log.warning("could not send a reply to node %s: Redis unreachable", message.get("from"))
+
+    def node_gone(self, node: str) -> None:
+        """``node``'s heartbeat expired: every relay waiting for one of its Computers answers 404."""
+        for fut in self.by_node.pop(node, ()):
+            if not fut.done():
+                fut.set_result(_GONE)
+
     def _failure(self, reply: Any, event: str, name: str, deadline: float) -> tuple[str, dict[str, Any]]:
         if reply is _GONE:
             return "disconnected", not_found(name).to_payload()
@@ -179,6 +293,13 @@ class Relay:
             ).to_payload()
         if reply is _SHUTDOWN:
             return "shutdown", shutting_down().to_payload()
+        if reply is _UNAVAILABLE:
+            return "unavailable", InternalError(
+                f"Computer '{name}' is connected to another node and the cluster's Redis is "
+                "unreachable; retry later",
+                code=503,
+                details={"computer_name": name, "event": event},
+            ).to_payload()
         if isinstance(reply, TooLarge):
             text = (
                 f"Computer '{name}' sent a reply of {reply.size} bytes to {event}, over the server's "
@@ -230,6 +351,10 @@ class Relay:
                 await asyncio.wait_for(self._idle.wait(), wait)
             except TimeoutError:
                 log.warning("%d relayed requests still unanswered at shutdown", self._metrics.in_flight)
+
+
+def _is_sentinel(reply: Any) -> bool:
+    return reply is _TIMEOUT or reply is _GONE or reply is _SHUTDOWN or reply is _UNAVAILABLE
 
 
 def _expire(fut: asyncio.Future[tuple[Any, ...]]) -> None:

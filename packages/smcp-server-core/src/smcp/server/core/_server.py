@@ -34,6 +34,7 @@ from smcp.server.core._socketio_internals import (
     raw_header,
     send_raw_ack,
     sid_of,
+    start_manager,
     trigger_ack,
 )
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     import socketio
 
     from smcp.server.core._audit import AuditTrail
+    from smcp.server.core._cluster import RedisCluster
     from smcp.server.core._policy import Policy
 
 __all__ = ["SMCPServer"]
@@ -78,6 +80,8 @@ class SMCPServer:
     ``client_manager`` is python-socketio's client manager (default: its in-memory one).
     ``policy(principal, office, event, request)`` may refuse any ``client:*`` request before it is
     relayed (see :data:`~smcp.server.core.Policy`); an ``AuditTrail`` records through its ``attach``.
+    ``cluster`` (a :class:`~smcp.server.core.RedisCluster`) makes this server one node of a
+    cluster: it brings the registry and the client manager, and :meth:`start` must be awaited.
     """
 
     def __init__(
@@ -90,8 +94,14 @@ class SMCPServer:
         json: JsonCodec | None = None,
         client_manager: socketio.AsyncManager | None = None,
         policy: Policy | None = None,
+        cluster: RedisCluster | None = None,
     ) -> None:
         self.settings = settings or ServerSettings()
+        self.cluster = cluster
+        if cluster is not None:
+            if registry is not None or client_manager is not None:
+                raise TypeError("cluster brings its own registry and client_manager; pass none of them")
+            registry, client_manager = cluster.registry, cluster.client_manager
         if auth is None:
             log.warning("SMCPServer has no auth provider: every connection is accepted")
             auth = AllowAll()
@@ -304,6 +314,18 @@ class SMCPServer:
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    async def start(self) -> None:
+        """Start the cluster link (heartbeat, cross-node channels) before taking traffic; no-op alone."""
+        cluster = self.cluster
+        if cluster is None:
+            return
+        start_manager(self.sio)
+        cluster.on_message = self._relay.on_cluster_message
+        cluster.on_node_dead = self._relay.node_gone
+        cluster.watched = self._relay.by_node.keys
+        cluster.registry.on_purged = self._offices.members_purged
+        await cluster.start()
+
     @property
     def closing(self) -> bool:
         """True once :meth:`shutdown` started."""
@@ -325,3 +347,5 @@ class SMCPServer:
                 await asyncio.wait_for(drop_connections(self.sio.eio), 2.0)
             except Exception:
                 log.debug("dropping the connections at shutdown failed", exc_info=True)
+        if self.cluster is not None:
+            await self.cluster.stop()

@@ -25,6 +25,7 @@ __all__ = [
     "forget_ack",
     "forget_callback",
     "is_default_manager",
+    "is_redis_manager",
     "limit_output",
     "oversize_aware_server_class",
     "packet_class",
@@ -33,6 +34,7 @@ __all__ = [
     "send_event_with_ack",
     "send_raw_ack",
     "sid_of",
+    "start_manager",
     "trigger_ack",
     "use_timer_poll",
 ]
@@ -346,6 +348,31 @@ def is_default_manager(manager: Any) -> bool:
     import socketio
 
     return type(manager) is socketio.AsyncManager
+
+
+def is_redis_manager(manager: Any) -> bool:
+    """Whether ``manager`` is python-socketio's ``AsyncRedisManager`` itself (not a subclass).
+
+    It keeps the acks of its local clients exactly as ``AsyncManager`` does, so the relay's fast
+    path serves the Computers connected to this node.
+    """
+    import socketio
+
+    return type(manager) is socketio.AsyncRedisManager
+
+
+def start_manager(sio: socketio.AsyncServer) -> None:
+    """Initialize ``sio``'s client manager now instead of on the first connection.
+
+    A pub/sub manager starts listening to the other nodes in ``initialize``; python-socketio calls
+    it lazily, on this node's first client, so until then broadcasts from other nodes are lost.
+    Call it from a running event loop.
+
+    Relies on: ``AsyncServer.manager_initialized`` and ``manager.initialize()``.
+    """
+    if not sio.manager_initialized:
+        sio.manager_initialized = True
+        sio.manager.initialize()
 
 
 async def send_event_with_ack(
