@@ -68,3 +68,50 @@ async def test_a_token_provider_is_asked_again_on_every_reconnect() -> None:
             # the expired token was refused once, then the provider's fresh one got back in
             assert h.server.metrics.auth_failures == {"expired": 1}
             assert len(handed) == 3
+
+
+async def test_an_expired_fixed_token_ends_the_agents_reconnects() -> None:
+    from smcp.agent import AsyncAgent
+    from smcp.core.errors import AuthenticationError
+
+    token = issue_token(SECRET, sub="alice", role="agent", offices=["o1"], ttl=1)
+    async with running(auth=JWTAuth(secret=SECRET, leeway=0)) as h:
+        agent = AsyncAgent(h.url, token=token, office="o1", name="alice")
+        async with agent:
+            await asyncio.sleep(1.5)  # the token expires while connected
+            await drop_connections(h.server.sio.eio)
+            async with asyncio.timeout(15):
+                while agent._fatal is None:
+                    await asyncio.sleep(0.05)
+            assert isinstance(agent._fatal, AuthenticationError)
+            assert "token expired" in str(agent._fatal) and "callable token provider" in str(agent._fatal)
+            refused = h.server.metrics.auth_failures["expired"]
+            await asyncio.sleep(2.5)  # python-socketio would have retried within 0.5-5 s
+            assert h.server.metrics.auth_failures == {"expired": refused}
+            assert refused <= 2  # the refusal seen, and at most an attempt already under way
+            with pytest.raises(AuthenticationError):
+                await agent.sessions()
+
+
+async def test_an_expired_fixed_token_ends_the_computers_reconnects(tmp_path: object) -> None:
+    from smcp.computer import Computer
+    from smcp.computer._link import ComputerLink
+    from smcp.core.errors import AuthenticationError
+
+    token = issue_token(SECRET, sub="lap", role="computer", offices=["o1"], ttl=1)
+    async with running(auth=JWTAuth(secret=SECRET, leeway=0)) as h:
+        link = ComputerLink(Computer("lap", []), h.url, token=token)
+        try:
+            async with asyncio.timeout(20):
+                await link.connect()
+                await link.join("o1")
+                await asyncio.sleep(1.5)
+                await drop_connections(h.server.sio.eio)
+                fatal = await link.wait_fatal()
+            assert isinstance(fatal, AuthenticationError) and "token expired" in str(fatal)
+            refused = h.server.metrics.auth_failures["expired"]
+            await asyncio.sleep(2.5)  # python-socketio would have retried within 0.5-3 s
+            assert h.server.metrics.auth_failures == {"expired": refused}
+            assert refused <= 2  # the refusal seen, and at most an attempt already under way
+        finally:
+            await link.close()

@@ -22,6 +22,7 @@ from smcp.agent._handlers import EVENT_KINDS, AgentHandler, Callback, Dispatcher
 from smcp.agent._options import AgentOptions, AgentOverrides
 from smcp.agent._skill import SkillFile, load_skill_file
 from smcp.core.errors import (
+    AuthenticationError,
     ConfigError,
     ErrorCode,
     MalformedReplyError,
@@ -306,7 +307,7 @@ class AsyncAgent:
         self._conn.protocol_version = version
 
     @property
-    def _fatal(self) -> ProtocolVersionError | None:
+    def _fatal(self) -> ProtocolVersionError | AuthenticationError | None:
         return self._conn.fatal
 
     # -- office ----------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from smcp.core.handshake import (
     auth_object,
     check_join_ack,
     check_url,
+    final_refusal,
     handshake_url,
     join_request,
     parse_join_ack,
@@ -81,8 +82,9 @@ class Connection:
         self.protocol_version = PROTOCOL_VERSION
         #: The office joined right now (``None`` while re-joining after a reconnect).
         self.office: str | None = None
-        #: A version rejection seen on a reconnect: every later request raises it.
-        self.fatal: ProtocolVersionError | None = None
+        #: A version rejection, or a refusal of a fixed credential, seen on a reconnect: every
+        #: later request raises it.
+        self.fatal: ProtocolVersionError | AuthenticationError | None = None
         self._credential = credential
         self._hooks = hooks
         self._target: str | None = None  # the office to be in again after a reconnect
@@ -248,6 +250,11 @@ class Connection:
         if sio is not None and sio.eio.state == "connected":
             # the transport is up and the Socket.IO server answered CONNECT with a refusal
             self._refusal = data
+            final = final_refusal(data, self._credential) if self._ever_connected else None
+            if final is not None and self.fatal is None:
+                self.fatal = final
+                logger.error("%s; giving up", final)
+                self._spawn(self._drop())
             return
         if self._ever_connected and self.options.transports[0] == "websocket":
             # a refused websocket handshake has no readable body: ask the gate once over HTTP

@@ -120,7 +120,7 @@ class ComputerLink:
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self.rejoin = rejoin or handshake.JoinBackoff()
-        self.fatal: ProtocolVersionError | None = None
+        self.fatal: ProtocolVersionError | AuthenticationError | None = None
         self._fatal_event = asyncio.Event()
         self._refusal: Any = None
         self._office: str | None = None
@@ -255,7 +255,7 @@ class ComputerLink:
         except Exception as exc:
             logger.warning("leave_office for %s was not acknowledged: %s", office, exc)
 
-    async def wait_fatal(self) -> ProtocolVersionError:
+    async def wait_fatal(self) -> ProtocolVersionError | AuthenticationError:
         """Return once the link gave up for good (the server rejected our protocol version)."""
         await self._fatal_event.wait()
         assert self.fatal is not None
@@ -333,16 +333,23 @@ class ComputerLink:
             await self.announce(ServerEvent.UPDATE_DESKTOP)
             return
 
-    async def _give_up(self, version: ProtocolVersionError) -> None:
+    async def _give_up(self, version: ProtocolVersionError | AuthenticationError) -> None:
         if self.fatal is not None:
             return
         self.fatal = version
-        logger.error("server %s rejected the protocol version on reconnect: %s; giving up", self.url, version)
+        if isinstance(version, AuthenticationError):
+            logger.error("server %s: %s; giving up", self.url, version)
+        else:
+            logger.error(
+                "server %s rejected the protocol version on reconnect: %s; giving up", self.url, version
+            )
         self._fatal_event.set()
         try:
-            await asyncio.wait_for(self.sio.disconnect(), 5.0)  # also stops the reconnect loop
+            await asyncio.wait_for(self.sio.disconnect(), 5.0)
+            # shutdown() is what aborts a reconnect loop that is waiting for its next attempt
+            await asyncio.wait_for(self.sio.shutdown(), 5.0)
         except Exception as exc:
-            logger.debug("disconnect after 4008 failed: %s", exc)
+            logger.debug("disconnect after giving up failed: %s", exc)
 
     async def _probe_during_reconnect(self) -> None:
         version = await handshake.probe_version_gate(
@@ -378,8 +385,11 @@ class ComputerLink:
             self._refusal = data
             version = handshake.version_error_from_body(data)
             if self._ever_connected:
+                final = handshake.final_refusal(data, self._auth_provider or self._token)
                 if version is not None:
                     self._spawn(self._give_up(version))
+                elif final is not None:
+                    self._spawn(self._give_up(final))
                 else:  # a refused WebSocket handshake has no readable body: ask the gate over HTTP
                     self._spawn(self._probe_during_reconnect())
 

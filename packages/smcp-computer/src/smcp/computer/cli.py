@@ -358,7 +358,10 @@ async def _run(opts: RunOptions, values: dict[str, str], interactive: bool) -> i
         running = len(statuses) - len(failed)
         summary = f"READY {running}/{len(statuses)} MCP server(s) running"
         print(summary + (f"; failed: {', '.join(failed)}" if failed else ""), flush=True)
-        waiters = {asyncio.create_task(stop.wait()), asyncio.create_task(link.wait_fatal())}
+        waiters: set[asyncio.Task[Any]] = {
+            asyncio.create_task(stop.wait()),
+            asyncio.create_task(link.wait_fatal()),
+        }
         if interactive and not opts.no_repl:
             from smcp.computer._repl import run_repl
 

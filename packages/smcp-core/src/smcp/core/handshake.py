@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from smcp.core.errors import (
+    AuthenticationError,
     ConfigError,
     ErrorCode,
     JoinRefusedError,
@@ -33,6 +34,7 @@ __all__ = [
     "check_join_ack",
     "check_url",
     "engineio_path",
+    "final_refusal",
     "handshake_url",
     "join_request",
     "parse_join_ack",
@@ -120,6 +122,31 @@ def refusal_reason(data: Any) -> str:
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return str(data["message"])
     return str(data)
+
+
+#: The ``code`` of a refusal's ``data`` when the credential itself was refused (not a busy server).
+_CREDENTIAL_REFUSED = 401
+
+
+def final_refusal(data: Any, credential: object) -> AuthenticationError | None:
+    """The error to stop reconnecting with, when retrying cannot succeed; else ``None``.
+
+    That is when the server's refusal says the credential was refused (``data.code`` 401: bad,
+    expired or out of scope) and the credential is fixed. A callable credential is asked again
+    on the next attempt, so its refusals are retried; so are refusals without that code (a full
+    server, a shutdown, an unavailable registry).
+    """
+    if callable(credential) or not isinstance(data, dict):
+        return None
+    # python-socketio hands over the CONNECT_ERROR payload: {"message": ..., "data": {...}}
+    detail = data.get("data")
+    code = detail.get("code") if isinstance(detail, dict) else data.get("code")
+    if code != _CREDENTIAL_REFUSED:
+        return None
+    return AuthenticationError(
+        f"the server refused the credential on reconnect ({refusal_reason(data)}); "
+        "not retrying with the same token: pass a callable token provider for short-lived tokens"
+    )
 
 
 def version_error_from_body(body: Any) -> ProtocolVersionError | None:
