@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from smcp.core.errors import ForbiddenError
 from smcp.core.events import EVENTS, NAMESPACE, NotifyEvent, ServerEvent
 from smcp.core.roles import Role
+from smcp.server.core import _tracing
 from smcp.server.core._handlers import Call, Handler, object_handler, pair_handler
 from smcp.server.core._registry import JoinRejected
 
@@ -134,6 +135,7 @@ class Offices:
     async def _announce(self, event: NotifyEvent, office: str, role: str, name: str, skip: str) -> None:
         key = Role.AGENT.value if role == Role.AGENT else Role.COMPUTER.value
         self._metrics.notifications_total += 1
+        _tracing.short_span(event.value, **{"smcp.office": office, "smcp.role": key, "smcp.name": name})
         await self._server.sio.emit(
             event.value, {"office_id": office, key: name}, to=office, skip_sid=skip, namespace=NAMESPACE
         )
@@ -172,6 +174,7 @@ class Offices:
             session = call.session
             assert session is not None
             self._metrics.notifications_total += 1
+            _tracing.short_span(notify, **{"smcp.office": session.office, "smcp.computer": session.name})
             await self._server.sio.emit(
                 notify, {"computer": session.name}, to=session.office, skip_sid=call.sid, namespace=NAMESPACE
             )
@@ -188,6 +191,8 @@ class Offices:
                 details={"event": event, "field": "agent", "reason": "not_sender"},
             )
         self._metrics.notifications_total += 1
+        cancelled = {"smcp.office": session.office, "smcp.req_id": call.req.req_id}
+        _tracing.short_span(NotifyEvent.TOOL_CALL_CANCEL.value, **cancelled)
         await self._server.sio.emit(
             NotifyEvent.TOOL_CALL_CANCEL.value,
             {"agent": session.name, "req_id": call.req.req_id},

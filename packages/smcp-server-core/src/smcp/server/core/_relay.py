@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from smcp.core.errors import InternalError, NotFoundError, RequestTimeoutError, SMCPError
 from smcp.core.events import EVENTS, NAMESPACE, ClientEvent, EventSpec
 from smcp.core.roles import Role
+from smcp.server.core import _tracing
 from smcp.server.core._handlers import Call, Handler, object_handler
 from smcp.server.core._socketio_internals import (
     forget_ack,
@@ -108,6 +109,8 @@ class Relay:
                     data = {**data, "timeout": timeout}
             else:
                 deadline = default_timeout
+            if call.span is not None:
+                data = _tracing.forward(call.span, data)
             started = time.perf_counter()
             reply = await self._forward(target.sid, event, data, deadline)
             if isinstance(reply, dict):
