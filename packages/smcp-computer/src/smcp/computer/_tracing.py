@@ -1,7 +1,7 @@
 """OpenTelemetry spans of the Computer (extra ``smcp-computer[otel]``; only the OpenTelemetry API).
 
 Each ``client:*`` request is answered inside a SERVER span parented by the request's ``_meta``
-trace context (docs/protocol.md §5.13). The span is current while the request runs, so the MCP
+trace context (docs/protocol.md §5.12). The span is current while the request runs, so the MCP
 client's own ``tools/call`` span is its child and carries the context on in the MCP request's
 ``params._meta``. Nothing here runs unless the application installed a tracer provider.
 """

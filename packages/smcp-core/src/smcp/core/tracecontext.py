@@ -1,4 +1,4 @@
-"""W3C trace context on the SMCP wire (docs/protocol.md §5.13), without OpenTelemetry.
+"""W3C trace context on the SMCP wire (docs/protocol.md §5.12), without OpenTelemetry.
 
 A request may carry an optional top-level ``_meta`` object with ``traceparent`` and ``tracestate``
 (the W3C Trace Context headers). Peers that do not trace ignore it; the official 0.4.2 server drops

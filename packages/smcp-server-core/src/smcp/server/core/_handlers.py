@@ -21,6 +21,7 @@ from smcp.server.core._registry import JoinRejected
 
 if TYPE_CHECKING:
     from smcp.core.events import EventSpec
+    from smcp.server.core._metrics import ServerMetrics
     from smcp.server.core._registry import Session
     from smcp.server.core._server import SMCPServer
 
@@ -59,6 +60,18 @@ class Call:
         self.outcome = "internal"
         #: The OpenTelemetry span of a relayed request when tracing is on (``_tracing.py``).
         self.span: Any = None
+
+
+def _count_labelled(metrics: ServerMetrics, event: str, call: Call) -> None:
+    data = call.data if call.data.__class__ is dict else {}
+    computer, tool = data.get("computer"), data.get("tool_name")
+    metrics.count_labelled(
+        event,
+        call.session.office if call.session else None,
+        computer if computer.__class__ is str else None,
+        tool if tool.__class__ is str else None,
+        call.outcome,
+    )
 
 
 def _request_fields(call: Call) -> dict[str, Any]:
@@ -154,6 +167,7 @@ def object_handler(
         finally:
             if relayed:
                 metrics.count_call(event, call.outcome)
+                _count_labelled(metrics, event, call)
                 if call.span is not None:
                     _tracing.finish(call.span, call.session, call.outcome, reply)
                 if log.isEnabledFor(logging.DEBUG):

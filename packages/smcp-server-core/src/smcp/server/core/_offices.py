@@ -94,6 +94,8 @@ class Offices:
             await self._announce(NotifyEvent.LEAVE_OFFICE, old_office, role, old_name, sid)
             if old_office != office:
                 await sio.leave_room(sid, old_office, namespace=NAMESPACE)
+        if outcome.entered and outcome.left is None:
+            self._metrics.member_joined(role)
         if outcome.entered:
             await sio.enter_room(sid, office, namespace=NAMESPACE)
             await self._announce(NotifyEvent.ENTER_OFFICE, office, role, name, sid)
@@ -116,6 +118,7 @@ class Offices:
     async def leave(self, sid: str, req: Any) -> None:
         office: str = req.office_id
         before = await self._registry.leave(sid, office)
+        self._metrics.member_left(before.role or Role.COMPUTER)
         await self.announce_leave(before, sid)
         await self._server.sio.leave_room(sid, office, namespace=NAMESPACE)
         self._metrics.offices = await self._registry.office_count()
@@ -123,6 +126,7 @@ class Offices:
     async def member_gone(self, session: Session) -> None:
         """A member's connection ended (the registry already forgot it): tell its office."""
         if session.office is not None:
+            self._metrics.member_left(session.role or Role.COMPUTER)
             await self.announce_leave(session, session.sid)
             self._metrics.offices = await self._registry.office_count()
 

@@ -114,7 +114,7 @@ class Relay:
             started = time.perf_counter()
             reply = await self._forward(target.sid, event, data, deadline)
             if isinstance(reply, dict):
-                metrics.observe_latency(time.perf_counter() - started)
+                metrics.observe_latency(time.perf_counter() - started, event)
                 call.outcome = "error" if "code" in reply and "isError" not in reply else "ok"
                 return reply
             call.outcome, payload = self._failure(reply, event, name, deadline)

@@ -1,7 +1,7 @@
 """OpenTelemetry spans of the server (extra ``smcp-server-core[otel]``; only the OpenTelemetry API).
 
 A relayed ``client:*`` request gets a SERVER span, parented by the ``_meta`` trace context the
-Agent sent (docs/protocol.md §5.13); the forwarded request carries this span's context instead,
+Agent sent (docs/protocol.md §5.12); the forwarded request carries this span's context instead,
 so the Computer's span is its child. Nothing here runs unless the application installed a tracer
 provider (:func:`smcp.core.tracecontext.tracer`).
 """
