@@ -168,31 +168,61 @@ async def test_one_trace_from_agent_to_mcp_server(procs: ProcessManager, tmp_pat
 async def test_official_server_and_agent_with_meta(
     procs: ProcessManager, tmp_path: Path, official_py: Path
 ) -> None:
-    """The official server drops ``_meta``: the call works and the trace starts at the Computer."""
+    """The official server drops ``_meta``: the call works and the trace starts at the Computer. The
+    official Agent (no ``_meta``) through our traced server and Computer: the trace starts at our
+    server."""
     with collector() as sink:
         env = otel_env(sink)
-        server = await start_server(procs, "official")
         config = traced_toolbox(tmp_path / "mcp.json", sink)
-        await roles.start_computer(
-            procs, url=server.url, office="otel", name="box", config=config, token=server.token, env=env
+        official_server, ours = await asyncio.gather(
+            start_server(procs, "official"), roles.start_server(procs, name="our-server", env=env)
         )
-        status, out, err = await agent_cli(
-            server.url, "otel", "call", "box", "toolbox__echo", "--params", '{"text": "hi"}', env=env
+        await asyncio.gather(
+            roles.start_computer(
+                procs, url=official_server.url, office="otel", name="box", config=config,
+                token=official_server.token, env=env,
+            ),
+            roles.start_computer(
+                procs, url=ours.url, office="o2", name="box2", config=config, env=env, proc_name="computer-2"
+            ),
+        )  # fmt: skip
+        launched = AgentUnderTest.launch(procs, "official", url=ours.url, office="o2", name="offagent")
+        (status, out, err), official = await asyncio.gather(
+            agent_cli(
+                official_server.url,
+                "otel",
+                "call",
+                "box",
+                "toolbox__echo",
+                "--params",
+                '{"text": "hi"}',
+                env=env,
+            ),
+            launched,
         )
         assert status == 0, err
         assert "hi" in out
-        spans = await asyncio.to_thread(sink.wait_for, chain_complete(None, "tools/call echo"))
+        assert (await official.call("connect"))["connected"] is True
+        assert (await official.call("join"))["ack"] == [True, None]
+        answer = await official.tool_call("box2", "toolbox__add", {"a": 2, "b": 3})
+        assert "5" in json.dumps(answer["result"]), answer
+
+        def both(spans: list[Span]) -> bool:
+            names = {(s.service, s.name) for s in spans}
+            wanted = {("mcp-toolbox", "tools/call echo"), ("mcp-toolbox", "tools/call add")}
+            wanted |= {
+                (service, "client:tool_call toolbox__add") for service in ("smcp-server", "smcp-computer")
+            }
+            return wanted <= names
+
+        spans = await asyncio.to_thread(sink.wait_for, both)
         agent = one(spans, "smcp-agent", CLIENT, "client:tool_call toolbox__echo")
         comp = one(spans, "smcp-computer", SERVER, "client:tool_call toolbox__echo")
         assert comp.trace_id != agent.trace_id and comp.parent_id == ""
         mcp_server = one(spans, "mcp-toolbox", SERVER, "tools/call echo")
         assert mcp_server.trace_id == comp.trace_id
 
-        # the official Agent through our server to our traced Computer: nothing breaks
-        ours = await roles.start_server(procs, name="our-server", env=env)
-        await roles.start_computer(
-            procs, url=ours.url, office="o2", name="box2", config=config, env=env, proc_name="computer-2"
-        )
-        official = await AgentUnderTest.launch(procs, "official", url=ours.url, office="o2", name="offagent")
-        answer = await official.tool_call("box2", "toolbox__echo", {"text": "from 0.4.2"})
-        assert "from 0.4.2" in json.dumps(answer["result"]), answer
+        srv = one(spans, "smcp-server", SERVER, "client:tool_call toolbox__add")
+        comp = one(spans, "smcp-computer", SERVER, "client:tool_call toolbox__add")
+        assert srv.parent_id == "" and comp.parent_id == srv.span_id
+        assert srv.attributes["smcp.agent"] == "offagent"

@@ -546,6 +546,7 @@ class AsyncAgent:
         """Ask the Computer to cancel the tool call ``req_id`` (fire and forget)."""
         from smcp.core import wire
 
+        _tracing.short_span(ServerEvent.TOOL_CALL_CANCEL.value, **{"smcp.req_id": req_id})
         try:
             request = self._build(EVENTS[ServerEvent.TOOL_CALL_CANCEL.value], {"req_id": req_id})
             await self._conn.emit(ServerEvent.TOOL_CALL_CANCEL.value, wire.to_wire(request))
