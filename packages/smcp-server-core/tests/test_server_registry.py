@@ -29,6 +29,7 @@ async def test_join_lookup_members_leave() -> None:
     assert (before.office, before.name) == ("o1", "two")
     assert await reg.lookup("o1", "two") is None
     assert await reg.office_count() == 1
+    assert await reg.offices() == ["o1"]
 
 
 @pytest.mark.parametrize(
@@ -79,6 +80,7 @@ async def test_remove_and_leave_free_the_agent_slot() -> None:
     await reg.join("b", "agent", "y", "o1", max_agents=1)
     await reg.leave("b", "o1")
     assert await reg.office_count() == 0
+    assert await reg.offices() == []
     with pytest.raises(JoinRejected):
         await reg.leave("b", "o1")
     assert await reg.remove("nobody") is None

@@ -15,6 +15,7 @@ from smcp.server.core._gate import ASGIApp, Message, Receive, Scope, Send
 if TYPE_CHECKING:
     import asyncio
 
+    from smcp.server.asgi._console import Console
     from smcp.server.core import AuthProvider, OfficeAuthorizer, ServerSettings, SMCPServer
 
 __all__ = ["SMCPApp", "create_app", "mount"]
@@ -26,6 +27,7 @@ class SMCPApp:
     Routes (relative to where it is mounted): ``<path>/...`` → Engine.IO behind the version
     gate; ``/healthz``, ``/readyz``, ``/metrics`` when ``http_endpoints`` is true; everything
     else → ``other_asgi_app`` or 404. Works at the top level and inside a Starlette ``Mount``.
+    With ``console`` (see ``admin_token`` of :func:`create_app`): ``/console`` and ``/api/v1/...``.
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class SMCPApp:
         path: str = "/socket.io",
         other_asgi_app: ASGIApp | None = None,
         http_endpoints: bool = True,
+        console: Console | None = None,
     ) -> None:
         import socketio
 
@@ -42,6 +45,8 @@ class SMCPApp:
         self.path = "/" + path.strip("/")
         self.other_asgi_app = other_asgi_app
         self.http_endpoints = http_endpoints
+        #: The operator console (``None``: off).
+        self.console = console
         engineio_app = socketio.ASGIApp(server.sio, socketio_path=None)
         self._gate = VersionGate(engineio_app, self.path, on_reject=self._count_rejection)
         self._started = False
@@ -63,6 +68,8 @@ class SMCPApp:
         ``websockets`` implementation raises when asked to close a connection the client is
         already closing.
         """
+        if self.console is not None:
+            self.console.close()
         await self.server.shutdown()
         if self._open_websockets:
             import asyncio
@@ -97,6 +104,8 @@ class SMCPApp:
                     self._websockets_gone.set()
         elif kind == "http" and self.http_endpoints and path in _ENDPOINTS:
             await _ENDPOINTS[path](self, scope, receive, send)
+        elif kind == "http" and self.console is not None and self.console.handles(path):
+            await self.console(scope, receive, send, path)
         elif self.other_asgi_app is not None:
             await self.other_asgi_app(scope, receive, send)
         elif kind == "http":
@@ -178,11 +187,14 @@ def create_app(
     auth: AuthProvider | None = None,
     authorize_office: OfficeAuthorizer | None = None,
     http_endpoints: bool = True,
+    admin_token: str | None = None,
+    admin_actions: bool = False,
 ) -> SMCPApp:
     """Build the ASGI app. Pass a ready ``server``, or ``settings``/``auth`` to make one.
 
     ``other_asgi_app`` (a Starlette/FastAPI app, ...) receives every request the SMCP app does
-    not handle, and its lifespan runs too.
+    not handle, and its lifespan runs too. ``admin_token`` turns on the operator console
+    (``/console``, ``/api/v1/...``), read-only unless ``admin_actions``.
     """
     if server is None:
         from smcp.server.core import SMCPServer
@@ -190,7 +202,16 @@ def create_app(
         server = SMCPServer(settings, auth, authorize_office=authorize_office)
     elif settings is not None or auth is not None or authorize_office is not None:
         raise TypeError("pass either server or settings/auth/authorize_office, not both")
-    return SMCPApp(server, path=path, other_asgi_app=other_asgi_app, http_endpoints=http_endpoints)
+    console = None
+    if admin_token:
+        from smcp.server.asgi._console import Console
+
+        console = Console(server, admin_token, actions=admin_actions)
+    elif admin_actions:
+        raise ValueError("admin_actions needs admin_token (the console is off without it)")
+    return SMCPApp(
+        server, path=path, other_asgi_app=other_asgi_app, http_endpoints=http_endpoints, console=console
+    )
 
 
 def mount(parent: Any, prefix: str, server: SMCPServer | None = None, **kwargs: Any) -> SMCPApp:

@@ -62,6 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--path", default="/socket.io", help="Engine.IO path (default %(default)s)")
     p.add_argument(
+        "--admin-token-file",
+        default=None,
+        metavar="PATH",
+        help="turn on the operator console (/console, /api/v1) with the admin token in this file "
+        "(or set SMCP_ADMIN_TOKEN)",
+    )
+    p.add_argument(
+        "--admin-token",
+        default=None,
+        help="the admin token itself (visible in the process list: prefer SMCP_ADMIN_TOKEN)",
+    )
+    p.add_argument(
+        "--admin-actions",
+        action="store_true",
+        help="let the console disconnect sessions and call tools as the admin (default: read-only)",
+    )
+    p.add_argument(
         "--grace",
         type=float,
         default=d.grace,
@@ -133,6 +150,23 @@ def _configure_logging(level: str, json_logs: bool) -> None:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
+def _admin_token(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The console's admin token from --admin-token-file, SMCP_ADMIN_TOKEN or --admin-token; or a problem."""
+    token: str | None = None
+    if args.admin_token_file:
+        try:
+            with open(args.admin_token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as exc:
+            return None, f"cannot read --admin-token-file {args.admin_token_file}: {exc.strerror}"
+        if not token:
+            return None, f"--admin-token-file {args.admin_token_file} is empty"
+    token = token or args.admin_token or os.environ.get("SMCP_ADMIN_TOKEN") or None
+    if args.admin_actions and token is None:
+        return None, "--admin-actions needs an admin token (--admin-token-file or SMCP_ADMIN_TOKEN)"
+    return token, None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``smcp-server``; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -143,6 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(or --insecure-no-auth for local development)",
             file=sys.stderr,
         )
+        return 2
+    admin_token, problem = _admin_token(args)
+    if problem is not None:
+        print(f"smcp-server: {problem}", file=sys.stderr)
         return 2
     _configure_logging(args.log_level, args.json_logs or args.log_format == "json")
     from smcp.core._otelsetup import configure_from_env
@@ -173,7 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     auth = TokenAuth(token) if token is not None else AllowAll()
     json_module = fast_json() if args.json == "auto" else json
-    app = create_app(SMCPServer(settings, auth, json=json_module), path=args.path)
+    app = create_app(
+        SMCPServer(settings, auth, json=json_module),
+        path=args.path,
+        admin_token=admin_token,
+        admin_actions=args.admin_actions,
+    )
 
     config = uvicorn.Config(
         app,
@@ -220,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             host = f"[{args.host}]" if ":" in args.host else args.host
             loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
             print(f"smcp-server listening on http://{host}:{port} (Engine.IO path {app.path})", flush=True)
+            if app.console is not None:
+                mode = "admin actions on" if args.admin_actions else "read-only"
+                print(f"operator console at http://{host}:{port}/console ({mode})", flush=True)
             print(f"LISTENING {port}", flush=True)
             log.info(
                 "event loop: %s; json: %s; auth: %s",

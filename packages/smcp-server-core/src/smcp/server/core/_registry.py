@@ -79,6 +79,9 @@ class Registry(Protocol):
     async def office_count(self) -> int:
         """Number of non-empty offices."""
 
+    async def offices(self) -> list[str]:
+        """Ids of the non-empty offices (read-only; the operator console lists them)."""
+
 
 class MemoryRegistry:
     """The in-process :class:`Registry`: plain dicts, an index per office."""
@@ -173,6 +176,9 @@ class MemoryRegistry:
 
     async def office_count(self) -> int:
         return len(self._offices)
+
+    async def offices(self) -> list[str]:
+        return list(self._offices)
 
     def _drop_member(self, session: Session) -> None:
         office = session.office
