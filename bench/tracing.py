@@ -87,10 +87,15 @@ def child(mode: str, calls: int) -> None:
         _install_provider()
     result = asyncio.run(_measure(calls))
     if mode != "on":
-        from smcp.core import tracecontext
+        try:
+            from smcp.core import tracecontext
+        except ImportError:  # a baseline from before tracing
+            pass
+        else:
+            assert tracecontext.tracer("bench", "0") is None  # tracing is off
+    import smcp.server.core._handlers as handlers
 
-        assert tracecontext.tracer("bench", "0") is None  # tracing is off
-    print(json.dumps({"mode": mode, **result}), flush=True)
+    print(json.dumps({"mode": mode, "source": handlers.__file__, **result}), flush=True)
 
 
 def run_child(mode: str, calls: int, baseline_src: Path | None) -> dict[str, Any]:
@@ -100,8 +105,10 @@ def run_child(mode: str, calls: int, baseline_src: Path | None) -> dict[str, Any
         env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
     out = subprocess.run(
         [sys.executable, __file__, "--child", "off" if mode == "baseline" else mode, "--calls", str(calls)],
-        env=env, capture_output=True, text=True, timeout=900, check=True,
+        env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"{mode} run failed:\n{out.stderr[-3000:]}")
     record: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     record["mode"] = mode
     return record
@@ -121,7 +128,7 @@ def main() -> None:
         return
     modes = ["off", "on"] + (["baseline"] if args.baseline_src else [])
     records: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
-    for repeat in range(args.repeat):
+    for repeat in range(args.repeat):  # alternating order, so drift hits every mode
         for mode in modes if repeat % 2 == 0 else reversed(modes):
             record = run_child(mode, args.calls, args.baseline_src)
             records[mode].append(record)

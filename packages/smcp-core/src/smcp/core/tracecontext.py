@@ -10,6 +10,7 @@ nothing is done, when tracing is off).
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -88,6 +89,9 @@ def with_carrier(data: Mapping[str, Any], headers: Mapping[str, str]) -> dict[st
 
 
 _DEFAULT_PROVIDERS = frozenset({"ProxyTracerProvider", "NoOpTracerProvider"})
+_UNKNOWN = object()
+#: A provider named by this variable is loaded by the API on first use, so then ask the API.
+_PROVIDER_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 #: tracer name -> (the provider it came from, the tracer)
 _TRACERS: dict[str, tuple[Any, Any]] = {}
 
@@ -101,7 +105,13 @@ def tracer(name: str, version: str) -> Any:
     trace = sys.modules.get("opentelemetry.trace")
     if trace is None:
         return None
-    provider = trace.get_tracer_provider()
+    # The API's global, read directly: get_tracer_provider() also looks at os.environ on every call
+    # while none is set, which costs more than everything else here.
+    provider: Any = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+    if provider is None and not _PROVIDER_FROM_ENV:
+        return None
+    if provider is None or provider is _UNKNOWN:
+        provider = trace.get_tracer_provider()
     cached = _TRACERS.get(name)
     if cached is not None and cached[0] is provider:
         return cached[1]
