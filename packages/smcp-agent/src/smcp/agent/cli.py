@@ -232,9 +232,13 @@ def main_options(  # noqa: PLR0917 - typer maps parameters to options
 
     if log_format not in ("text", "json"):
         raise typer.BadParameter(f"expects text or json, got {log_format!r}", param_hint="--log-format")
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise typer.BadParameter(
+            f"expects debug, info, warning or error, got {log_level!r}", param_hint="--log-level"
+        )
     if log_format == "json":
         logjson.install(log_level)
-    else:
+    elif log_level.upper() != "WARNING":  # by default Python's own last-resort handler prints warnings
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     transports = ("polling", "websocket") if polling else ("websocket",)
     ctx.obj = Options(

@@ -15,7 +15,7 @@ from typing import Any
 from smcp.computer._version import __version__
 from smcp.core import tracecontext
 
-__all__ = ["event", "get_tracer", "mcp_meta", "short_span", "traced_answer"]
+__all__ = ["event", "get_tracer", "short_span", "traced_answer"]
 
 NAME = "smcp.computer"
 
@@ -63,18 +63,6 @@ async def traced_answer(
             span.set_attribute("error.type", "timeout" if timed_out else "tool_error")
             span.set_status(StatusCode.ERROR)
         return reply
-
-
-def mcp_meta() -> dict[str, Any] | None:
-    """The current trace context for an MCP request's ``params._meta`` (``None`` when not tracing)."""
-    trace = sys.modules.get("opentelemetry.trace")
-    if trace is None or not trace.get_current_span().get_span_context().is_valid:
-        return None
-    from opentelemetry import propagate
-
-    headers: dict[str, Any] = {}
-    propagate.inject(headers)
-    return headers or None
 
 
 def event(name: str, **attributes: Any) -> None:
