@@ -9,7 +9,8 @@ forwarded with ``AsyncServer.call`` to the named Computer and its ack returned a
 ``server:update_*`` is re-broadcast to the room as ``notify:update_*``. No validation, no
 version gate, no per-office name scoping. Prints ``LISTENING <port>`` once it accepts connections.
 
-``--stack plain`` is asyncio + h11 + wsproto (what a bare ``pip install uvicorn`` gives, and what
+``--stack default`` is asyncio + h11 + websockets (what ``pip install smcp-server-asgi`` runs);
+``plain`` is asyncio + h11 + wsproto (a bare ``pip install uvicorn`` with python-socketio, and what
 the official virtualenv runs); ``standard`` is uvloop + httptools + websockets (``uvicorn[standard]``).
 """
 
@@ -26,6 +27,7 @@ from common import raise_nofile
 
 NS = "/smcp"
 STACKS = {
+    "default": {"loop": "asyncio", "http": "h11", "ws": "websockets-sansio"},
     "plain": {"loop": "asyncio", "http": "h11", "ws": "wsproto"},
     "standard": {"loop": "uvloop", "http": "httptools", "ws": "websockets"},
 }
@@ -123,7 +125,7 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--token", default="bench-secret")
-    ap.add_argument("--stack", choices=sorted(STACKS), default="plain")
+    ap.add_argument("--stack", choices=sorted(STACKS), default="default")
     args = ap.parse_args()
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         sys.exit("relay: loopback only")

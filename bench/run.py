@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from common import Result, log
 from report import Record, summary_table, target_status, target_table, targets
-from servers import ROOT, SERVER_NAMES, Servers, ours_available
+from servers import ROOT, SERVER_NAMES, Servers, granian_missing, node_relay_missing, ours_available
 
 from smcp.testing.mcp_servers import script_path
 
@@ -44,6 +45,8 @@ SCENARIOS = (
     "imports",
 )
 STD_SCENARIOS = {"latency", "throughput", "delivery"}  # the -std variants: per-call CPU targets, delivery
+VARIANTS = ("-std", "-granian", "-plain")  # other hostings of ours / the relay: STD_SCENARIOS only
+DEFAULT_SERVERS = ["ours", "official", "relay", "node-relay", "ours-std", "relay-std", "ours-granian"]
 TOOLBOX = script_path("toolbox")
 
 
@@ -57,7 +60,7 @@ def parse_args() -> argparse.Namespace:
         "--server",
         action="append",
         choices=SERVER_NAMES,
-        help="servers to compare (default: ours, official, relay, ours-std, relay-std)",
+        help="servers to compare (default: all but none missing: " + ", ".join(DEFAULT_SERVERS) + ")",
     )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument(
@@ -84,7 +87,7 @@ def parse_args() -> argparse.Namespace:
     bad = sorted(set(args.scenarios) - set(SCENARIOS))
     if bad:
         ap.error(f"unknown scenario(s) {bad}")
-    args.servers = args.server or ["ours", "official", "relay", "ours-std", "relay-std"]
+    args.servers = args.server or list(DEFAULT_SERVERS)
     if args.quick:
         args.repeat, args.heavy_repeat, args.latency_calls, args.throughput_seconds = 1, 1, 300, 1.0
         args.receivers, args.conn_sizes, args.idle_connections, args.idle_hold = "8", "50", 200, 5.0
@@ -203,7 +206,7 @@ class Plan:
         return runs
 
     def wire(self, name: str, rep: int) -> None:
-        std = name.endswith("-std")
+        std = name.endswith(VARIANTS)
         shared = [r for r in self.shared_runs() if not std or r[0].split("_")[0] in STD_SCENARIOS]
         fresh = [] if std else self.fresh_runs(rep)
         if shared:
@@ -434,11 +437,26 @@ def versions() -> dict[str, str | None]:
         "aiohttp",
         "mcp",
         "smcp-server-asgi",
+        "granian",
     ):
         try:
             out[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
             out[p] = None
+    out.update(node_versions())
+    return out
+
+
+def node_versions() -> dict[str, str | None]:
+    """Node.js and its socket.io package (the node-relay), when present."""
+    out: dict[str, str | None] = {"node": None, "socket.io (node)": None}
+    node = shutil.which("node")
+    if node is not None:
+        done = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10, check=False)
+        out["node"] = done.stdout.strip() or None
+    pkg = ROOT / "bench" / "node_relay" / "node_modules" / "socket.io" / "package.json"
+    if pkg.is_file():
+        out["socket.io (node)"] = str(json.loads(pkg.read_text(encoding="utf-8")).get("version"))
     return out
 
 
@@ -447,6 +465,11 @@ def main() -> None:
     if any(s.startswith("ours") for s in args.servers) and not ours_available():
         log("our server (python -m smcp.server.asgi.cli) is not installed yet: leaving 'ours' out")
         args.servers = [s for s in args.servers if not s.startswith("ours")]
+    for name, missing in (("node-relay", node_relay_missing), ("ours-granian", granian_missing)):
+        reason = missing() if name in args.servers else None
+        if reason is not None:
+            log(f"skipping {name}: {reason}")
+            args.servers = [s for s in args.servers if s != name]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_dir = Path(tempfile.gettempdir()) / "smcp-bench" / stamp
     servers = Servers(log_dir, args.token)

@@ -4,17 +4,23 @@ Every server binds 127.0.0.1 port 0 and prints ``LISTENING <port>``; the ``Proce
 ``smcp.testing.processes`` runs each in its own process group with a log file and stops
 it by PID. Names:
 
-    ours          our app (create_app, as smcp-server builds it) on the plain stack: asyncio + h11 + wsproto
+    ours          our app (create_app, as smcp-server builds it) on the default install's stack:
+                  asyncio + h11 + websockets (sans-I/O)
     ours-std      the smcp-server command itself on uvicorn's auto stack (uvicorn[standard] here)
     official      a2c-smcp 0.4.2 in its own virtualenv (plain uvicorn: all that venv has)
-    relay         bench/relay_server.py, plain stack: the floor
+    relay         bench/relay_server.py on ours' stack: the floor
+    ours-plain    ours on asyncio + h11 + wsproto (the default install before websockets was a dependency)
+    relay-plain   the relay on asyncio + h11 + wsproto (a bare python-socketio + uvicorn install)
     relay-std     the relay on uvicorn[standard]
+    node-relay    bench/node_relay/server.js: the same relay on Node's socket.io 4.x, the reference server
+    ours-granian  our app (create_app) hosted by Granian (Rust HTTP/WebSocket core), when installed
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,7 +37,18 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 os.environ.setdefault(CACHE_ENV, str(ROOT / ".e2e-cache"))  # the e2e suite's official venv
 
-SERVER_NAMES = ("ours", "official", "relay", "ours-std", "relay-std")
+SERVER_NAMES = (
+    "ours",
+    "official",
+    "relay",
+    "ours-std",
+    "relay-std",
+    "node-relay",
+    "ours-granian",
+    "ours-plain",
+    "relay-plain",
+)
+NODE_RELAY = HERE / "node_relay"
 READY = r"LISTENING (\d+)"
 
 
@@ -51,6 +68,36 @@ def ours_available() -> bool:
     return done.returncode == 0
 
 
+def node_relay_missing() -> str | None:
+    """Why ``node-relay`` cannot run here (``None`` when it can); runs ``npm ci`` once if needed."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None:
+        return "node is not on PATH (Node.js 18+ runs the reference socket.io relay)"
+    if not (NODE_RELAY / "node_modules" / "socket.io").is_dir():
+        if npm is None:
+            return "npm is not on PATH and bench/node_relay/node_modules is missing"
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_RELAY,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            return f"npm ci in bench/node_relay failed: {done.stderr.strip()[-300:]}"
+    return None
+
+
+def granian_missing() -> str | None:
+    """Why ``ours-granian`` cannot run here (``None`` when it can)."""
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        return "granian is not installed (pip install 'smcp-server-asgi[granian]')"
+    return None
+
+
 @dataclass
 class ServerSpec:
     name: str
@@ -61,17 +108,26 @@ class ServerSpec:
 
 def spec_for(name: str, token: str) -> ServerSpec:
     py = sys.executable
-    if name in ("relay", "relay-std"):
-        stack = "standard" if name == "relay-std" else "plain"
+    if name in ("relay", "relay-std", "relay-plain"):
+        stack = {"relay": "default", "relay-std": "standard", "relay-plain": "plain"}[name]
         argv = [py, str(HERE / "relay_server.py"), "--port", "0", "--token", token, "--stack", stack]
         return ServerSpec(name, argv, stack)
-    if name == "ours":
-        return ServerSpec(name, [py, str(HERE / "ours_server.py"), "--port", "0", "--token", token], "plain")
+    if name in ("ours", "ours-plain"):
+        stack = "plain" if name == "ours-plain" else "default"
+        argv = [py, str(HERE / "ours_server.py"), "--port", "0", "--token", token, "--stack", stack]
+        return ServerSpec(name, argv, stack)
     if name == "ours-std":
         argv = [py, "-m", "smcp.server.asgi.cli", "--host", "127.0.0.1", "--port", "0", "--token", token]
         return ServerSpec(
             name, argv, "auto (uvloop, httptools, websockets when uvicorn[standard] is installed)"
         )
+    if name == "node-relay":
+        node = shutil.which("node") or "node"
+        argv = [node, str(NODE_RELAY / "server.js"), "--port", "0", "--token", token]
+        return ServerSpec(name, argv, "node:http + ws (socket.io 4.x)")
+    if name == "ours-granian":
+        argv = [py, str(HERE / "ours_server.py"), "--port", "0", "--token", token, "--host-with", "granian"]
+        return ServerSpec(name, argv, "granian (Rust core; uvloop when installed)")
     if name == "official":
         script = peer_script("official_server")
         home = Path(tempfile.gettempdir()) / "smcp-bench" / "official-home"

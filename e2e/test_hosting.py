@@ -1,6 +1,6 @@
-"""Hosting swaps: our server app under uvicorn, under Hypercorn, and mounted in a FastAPI app at a
-sub-path, each running a subset of the matrix scenarios (version gate, join rules, list_room,
-get_tools, tool_call) with both Agents and both Computers.
+"""Hosting swaps: our server app under uvicorn, under Hypercorn, under Granian (one combo), and
+mounted in a FastAPI app at a sub-path, each running a subset of the matrix scenarios (version gate,
+join rules, list_room, get_tools, tool_call) with both Agents and both Computers.
 
 The app is built and served by ``harness/our_peers/host_server.py``; for the mounted case every
 client uses the Engine.IO path ``/smcp-app/socket.io`` and the FastAPI app's own routes keep working.
@@ -8,6 +8,7 @@ client uses the Engine.IO path ``/smcp-app/socket.io`` and the FastAPI app's own
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from .test_matrix import (
 pytestmark = [pytest.mark.anyio, pytest.mark.official]
 
 HOSTINGS = ("uvicorn", "hypercorn", "fastapi-mount")
+HAS_GRANIAN = importlib.util.find_spec("granian") is not None
 OUR_SERVER_COMBOS = [c for c in COMBOS if c.server == "ours"]
 
 
@@ -123,3 +125,20 @@ async def test_hosting_mount_keeps_the_host_routes(hosted_stack: Any) -> None:
         outside = await http.get(f"{stack.server.url}/socket.io/?EIO=4&transport=polling&a2c_version=0.4.0")
     assert health.status_code == 200 and health.json() == {"status": "ok"}
     assert outside.status_code == 404  # Engine.IO lives only under the mount
+
+
+GRANIAN_SCENARIOS = {
+    "version_gate": (scenario_version_gate, False),
+    "join_rules": (scenario_join_rules, False),
+    "list_room": (scenario_list_room, True),
+    "get_tools": (scenario_get_tools, True),
+    "tool_call": (scenario_tool_call, True),
+}
+
+
+@pytest.mark.skipif(not HAS_GRANIAN, reason="granian is not installed (smcp-server-asgi[granian])")
+@pytest.mark.parametrize("scenario", list(GRANIAN_SCENARIOS))
+async def test_hosting_granian(hosted_stack: Any, scenario: str) -> None:
+    """Granian with the fast subset's combo only: the other combos add nothing Granian-specific."""
+    run, computer = GRANIAN_SCENARIOS[scenario]
+    await run(await hosted_stack("granian", Combo("ours", "ours", "official"), computer=computer))

@@ -2,10 +2,12 @@
 
 Runs on the test interpreter::
 
-    python host_server.py --hosting uvicorn|hypercorn|fastapi-mount --token T [--mount /smcp-app]
+    python host_server.py --hosting uvicorn|hypercorn|granian|fastapi-mount --token T [--mount /smcp-app]
 
 - ``uvicorn``: ``smcp.server.asgi.create_app`` at the root, served by uvicorn;
 - ``hypercorn``: the same app served by Hypercorn;
+- ``granian``: the same app served by Granian's embedded server (Rust HTTP/WebSocket core); it
+  binds the port itself, so a bound ``SO_REUSEPORT`` socket holds a free port until it listens;
 - ``fastapi-mount``: a FastAPI app with its own routes (``GET /health``) and our server mounted
   at ``--mount`` (default ``/smcp-app``), served by uvicorn. Clients use the Engine.IO path
   ``<mount>/socket.io``.
@@ -88,7 +90,23 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    if args.hosting == "hypercorn":
+    if args.hosting == "granian":
+        from granian.constants import Interfaces
+        from granian.server.embed import Server as GranianServer
+
+        sock.close()
+        holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        granian = GranianServer(
+            app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_enabled=False
+        )
+        host = asyncio.create_task(granian.serve())
+        host.add_done_callback(lambda _: holder.close())
+        stopper = asyncio.create_task(stop.wait())
+        stopper.add_done_callback(lambda _: granian.stop())
+    elif args.hosting == "hypercorn":
         from hypercorn.asyncio import serve as hypercorn_serve
         from hypercorn.config import Config
 
@@ -128,7 +146,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--hosting", choices=["uvicorn", "hypercorn", "fastapi-mount"], required=True)
+    parser.add_argument(
+        "--hosting", choices=["uvicorn", "hypercorn", "granian", "fastapi-mount"], required=True
+    )
     parser.add_argument("--token", required=True)
     parser.add_argument("--mount", default=MOUNT)
     asyncio.run(serve(parser.parse_args()))

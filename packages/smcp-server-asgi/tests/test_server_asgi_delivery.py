@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import socket
 import statistics
 import sys
@@ -92,14 +93,56 @@ async def _hypercorn() -> AsyncIterator[str]:
         await asyncio.wait_for(task, 15)
 
 
+@asynccontextmanager
+async def _granian() -> AsyncIterator[str]:
+    from granian.constants import Interfaces
+    from granian.server.embed import Server
+
+    # Granian binds the port itself (SO_REUSEPORT): this bound socket holds a free one until then
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    app = create_app(auth=TokenAuth("T"))
+    server = Server(app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_enabled=False)
+    task = asyncio.ensure_future(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                assert not task.done(), task
+                with contextlib.suppress(OSError):
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.close()
+                    break
+                await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        holder.close()
+        server.stop()
+        await asyncio.wait_for(task, 15)
+
+
 HOSTINGS: dict[str, Callable[[], AbstractAsyncContextManager[str]]] = {
     "command": _command,
     "uvicorn-listen_socket": _uvicorn_on_listen_socket,
     "hypercorn": _hypercorn,
+    "granian": _granian,
 }
+NEEDS = {"granian": "granian"}  # hostings that need a package beyond the test group's
 
 
-@pytest.mark.parametrize("hosting", list(HOSTINGS))
+@pytest.mark.parametrize(
+    "hosting",
+    [
+        pytest.param(
+            h,
+            marks=pytest.mark.skipif(
+                h in NEEDS and importlib.util.find_spec(NEEDS[h]) is None, reason=f"{h} is not installed"
+            ),
+        )
+        for h in HOSTINGS
+    ],
+)
 async def test_notification_and_call_burst_are_not_held_back(hosting: str) -> None:
     async with HOSTINGS[hosting]() as url, asyncio.timeout(120):
         figures = [await delivery_round(url, f"o{i}", token="T", timeout=5) for i in range(ROUNDS)]

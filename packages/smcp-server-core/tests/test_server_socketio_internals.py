@@ -319,3 +319,130 @@ def test_raw_header_reads_python_socketio_encoding() -> None:
     assert raw_header(encoded) == RawHeader("2", "/smcp", 99, "client:get_blob")
     encoded = packet.Packet(packet.ACK, data=[{"a": 1}], namespace="/smcp", id=3).encode()
     assert raw_header(encoded) == RawHeader("3", "/smcp", 3, "<event>")
+
+
+# -- the WebSocket reader without a task per message -------------------------------------------
+
+HANG = object()  # the scripted client sends nothing more
+
+
+class _ScriptedWS:
+    """What the ASGI driver gives ``_websocket_handler``: ``wait``/``send``/``close``."""
+
+    def __init__(self, script: list[Any]) -> None:
+        self.script = list(script)
+        self.sent: list[Any] = []
+        self.closed = False
+
+    async def wait(self) -> Any:
+        item = self.script.pop(0) if self.script else HANG
+        if item is HANG:
+            await asyncio.sleep(3600)
+        if isinstance(item, type) and issubclass(item, BaseException):
+            raise item()
+        return item
+
+    async def send(self, message: Any) -> None:
+        self.sent.append(message)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def _handler_socket(cls: type[Any], *, connected: bool, deadline: float) -> Any:
+    import logging
+
+    class Recording(cls):  # type: ignore[misc,valid-type]
+        async def receive(self, pkt: Any) -> None:
+            if pkt.data == "boom":
+                raise RuntimeError("boom")
+            self.got.append((pkt.packet_type, pkt.data))
+
+        async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+            self.closed_with = (wait, abort, reason)
+
+    sock = object.__new__(Recording)
+    sock.queue = asyncio.Queue()
+    sock.server = types.SimpleNamespace(
+        ping_interval=deadline,
+        ping_timeout=0.0,
+        max_http_buffer_size=100,
+        logger=logging.getLogger("test.engineio"),
+        reason=types.SimpleNamespace(TRANSPORT_CLOSE="transport close"),
+    )
+    sock.sid, sock.connected, sock.upgraded, sock.upgrading = "s1", connected, False, False
+    sock.got, sock.closed_with = [], None
+    return sock
+
+
+SCRIPTS = {
+    "upgrade, messages, a failing one, client closes": (True, ["2probe", "5", "4hello", "4boom", "4x", None]),
+    "no probe": (True, ["2nope"]),
+    "no upgrade packet": (True, ["2probe", "4early"]),
+    "transport error during the probe": (True, [OSError]),
+    "direct websocket, message over the limit": (False, ["4a", "4" + "x" * 200, "4never"]),
+    "direct websocket, client goes silent": (False, ["4a", HANG]),
+    "direct websocket, transport error": (False, ["4a", OSError, "4never"]),
+}
+
+
+async def _run_handler(cls: type[Any], connected: bool, script: list[Any]) -> dict[str, Any]:
+    sock = _handler_socket(cls, connected=connected, deadline=0.2)
+    ws = _ScriptedWS(script)
+    await asyncio.wait_for(sock._websocket_handler(ws), 10)
+    return {
+        "got": sock.got,
+        "sent": ws.sent,
+        "ws_closed": ws.closed,
+        "closed_with": sock.closed_with,
+        "flags": (sock.connected, sock.upgraded, sock.upgrading),
+        "left_unread": len(ws.script),
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", list(SCRIPTS))
+async def test_websocket_reader_behaves_like_engineio(case: str) -> None:
+    from engineio import async_socket
+
+    connected, script = SCRIPTS[case]
+    ours = await _run_handler(_timer_poll_class(async_socket.AsyncSocket), connected, script)
+    theirs = await _run_handler(async_socket.AsyncSocket, connected, script)
+    if case == "transport error during the probe":
+        # python-engineio leaves `upgrading` set on this path (holding back every later send); ours clears it
+        assert theirs["flags"] == (True, False, True)
+        theirs["flags"] = (True, False, False)
+    assert ours == theirs
+    if case.startswith("upgrade"):
+        assert ours["got"] == [(4, "hello"), (4, "x")]
+        assert ours["sent"] == ["3probe", "6"]  # the pong, then the NOOP that ends the client's poll
+        assert ours["closed_with"] == (False, True, "transport close") and ours["ws_closed"]
+
+
+def test_engineio_websocket_handler_still_reads_through_a_task_per_message() -> None:
+    """What ours replaces: re-check ``_timer_poll_class`` when this changes."""
+    from engineio import async_socket
+
+    source = inspect.getsource(async_socket.AsyncSocket._websocket_handler)
+    for step in (
+        "asyncio.ensure_future(websocket_wait())",
+        "self.server.ping_interval + self.server.ping_timeout",
+        "max_http_buffer_size",
+        "packet.PING",
+        "packet.UPGRADE",
+        "await self.receive(pkt)",
+        "reason=self.server.reason.TRANSPORT_CLOSE",
+    ):
+        assert step in source, step
+
+
+@pytest.mark.anyio
+async def test_upgraded_connections_are_read_by_our_handler() -> None:
+    async with running(ServerSettings()) as h:
+        await h.agent()
+        await h.computer()
+        sockets = list(h.server.sio.eio.sockets.values())
+        assert sockets and all(s.upgraded for s in sockets)  # joined over the upgraded WebSocket
+        assert {type(s)._websocket_handler.__qualname__ for s in sockets} == {
+            "_timer_poll_class.<locals>.SMCPSocket._websocket_handler"
+        }

@@ -636,6 +636,65 @@ def repl(ctx: typer.Context) -> None:
     _run(ctx, work, cache=True)
 
 
+@app.command("mcp")
+def mcp_server(  # noqa: PLR0917 - typer maps parameters to options
+    ctx: typer.Context,
+    url: Annotated[
+        str | None, typer.Option(metavar="URL", help="Server URL (overrides the global --url)")
+    ] = None,
+    office: Annotated[str | None, typer.Option(metavar="OFFICE", help="Office to serve")] = None,
+    token: Annotated[str | None, typer.Option(metavar="TOKEN", help="Token for the SMCP server")] = None,
+    computer: Annotated[
+        list[str] | None, typer.Option(metavar="NAME", help="Only this Computer's tools (repeatable)")
+    ] = None,
+    http: Annotated[
+        str | None, typer.Option(metavar="HOST:PORT", help="Serve streamable HTTP at /mcp instead of stdio")
+    ] = None,
+    http_token: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TOKEN", help="Bearer token MCP clients must send over HTTP", envvar="SMCP_MCP_TOKEN"
+        ),
+    ] = None,
+    call_timeout: Annotated[float, typer.Option(metavar="SECONDS", help="Deadline of each tool call")] = 60.0,
+    no_elicitation: Annotated[
+        bool, typer.Option("--no-elicitation", help="Never ask the MCP client to confirm a tool call")
+    ] = False,
+) -> None:
+    """Serve the office as an MCP server (stdio by default); needs smcp-agent[mcp]."""
+    import importlib.util
+
+    if importlib.util.find_spec("mcp") is None:
+        _fail("smcp-agent mcp needs the MCP server stack: pip install 'smcp-agent[mcp]'")
+        raise typer.Exit(1)
+    from smcp.agent.mcp._private import command
+    from smcp.agent.mcp._private.http import is_loopback
+    from smcp.core.errors import ConfigError
+
+    opts: Options = ctx.obj
+    opts.url, opts.office, opts.token = url or opts.url, office or opts.office, token or opts.token
+    if not call_timeout > 0:
+        raise UsageFault(f"--call-timeout must be a positive number of seconds, got {call_timeout}")
+    try:
+        where = command.parse_http(http) if http else None
+        if where is not None and http_token is None and not is_loopback(where[0]):
+            raise ConfigError(f"--http {http} is beyond loopback: give --http-token (or SMCP_MCP_TOKEN)")
+    except ConfigError as exc:
+        raise UsageFault(str(exc)) from None
+
+    async def work(agent: AsyncAgent, opts: Options) -> int:
+        return await command.run(
+            agent,
+            computers=computer,
+            http=where,
+            bearer_token=http_token,
+            call_timeout=call_timeout,
+            elicit_confirmation=not no_elicitation,
+        )
+
+    _run(ctx, work, cache=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point; usage errors are one line on stderr and exit status 2."""
     try:

@@ -193,9 +193,9 @@ class _AdminView:
         self.call_listeners = server.call_listeners
         self._server = server
 
-    @property
-    def closing(self) -> bool:
-        return self._server.closing
+    def __getattr__(self, name: str) -> Any:
+        # Everything else the wrapper reads (closing, quotas, policy, ...) is the real server's.
+        return getattr(self._server, name)
 
 
 async def call_tool(

@@ -46,6 +46,25 @@ def render_prometheus(metrics: ServerMetrics) -> str:
     for event, count in sorted(metrics.rejections.items()):
         lines.append(f'smcp_rejections_total{{event="{_label(event)}"}} {count}')
     lines += [
+        "# HELP smcp_auth_refusals_total Refused connections by reason.",
+        "# TYPE smcp_auth_refusals_total counter",
+    ]
+    for reason, count in sorted(metrics.auth_failures.items()):
+        lines.append(f'smcp_auth_refusals_total{{reason="{_label(reason)}"}} {count}')
+    lines += [
+        "# HELP smcp_quota_refusals_total Connections and requests refused by a limit.",
+        "# TYPE smcp_quota_refusals_total counter",
+    ]
+    for limit, count in sorted(metrics.quota_refusals.items()):
+        lines.append(f'smcp_quota_refusals_total{{limit="{_label(limit)}"}} {count}')
+    metric("smcp_audit_records_total", "counter", "Audit records written.", metrics.audit_records_total)
+    metric(
+        "smcp_audit_dropped_total",
+        "counter",
+        "Audit records dropped because the audit queue was full.",
+        metrics.audit_dropped_total,
+    )
+    lines += [
         "# HELP smcp_relay_latency_seconds Time from forwarding a request to the Computer's answer.",
         "# TYPE smcp_relay_latency_seconds histogram",
     ]

@@ -1,8 +1,9 @@
 """The ``smcp-server`` command: the SMCP server on uvicorn.
 
-``smcp-server --host 127.0.0.1 --port 8000 --token TOKEN`` (or ``SMCP_TOKEN``). With
-``--port 0`` a free port is chosen; the command prints a human line with the URL and then
-``LISTENING <port>`` once it accepts connections.
+``smcp-server --host 127.0.0.1 --port 8000 --token TOKEN`` (or ``SMCP_TOKEN``), or signed tokens
+with ``--jwt-secret-file F`` / ``--jwt-public-key F`` / ``--jwt-jwks-url URL``. With ``--port 0`` a
+free port is chosen; the command prints a human line with the URL and then ``LISTENING <port>``
+once it accepts connections. ``smcp-server token issue ...`` prints a signed token for development.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from smcp.server.asgi._version import __version__
@@ -48,6 +51,76 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 90, 15m, 1h, 7d)") from None
+
+
+def _read_secret(path: str | None, prog: str) -> str | None:
+    """The HS256 secret from ``path`` (stripped) or ``SMCP_JWT_SECRET``; never from the command line."""
+    if path is not None:
+        try:
+            secret = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SystemExit(f"{prog}: cannot read the JWT secret file {path}: {exc.strerror}") from None
+        if not secret:
+            raise SystemExit(f"{prog}: the JWT secret file {path} is empty")
+        return secret
+    return os.environ.get("SMCP_JWT_SECRET") or None
+
+
+def build_token_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="smcp-server token issue", description="Print a signed (HS256) token for development.")
+    p.add_argument(
+        "--secret-file", default=None, help="file holding the HS256 secret (or env SMCP_JWT_SECRET)"
+    )
+    p.add_argument("--sub", required=True, help="the principal (claim sub)")
+    p.add_argument("--role", required=True, choices=["agent", "computer"], help="claim smcp_role")
+    p.add_argument(
+        "--office", action="append", required=True, help="an office it may join (repeat; '*' for any)"
+    )
+    p.add_argument("--name", default=None, help="the only name it may join under (claim smcp_name)")
+    p.add_argument("--tools", action="append", default=None, help="a tool-name pattern it may call (repeat)")
+    p.add_argument("--ttl", type=_duration, default=3600.0, help="lifetime: 90, 15m, 1h, 7d (default 1h)")
+    p.add_argument("--issuer", default=None, help="claim iss")
+    p.add_argument("--audience", default=None, help="claim aud")
+    return p
+
+
+def issue_main(argv: Sequence[str]) -> int:
+    """``smcp-server token issue``: print one token on stdout."""
+    parser = build_token_parser()
+    args = parser.parse_args(argv)
+    secret = _read_secret(args.secret_file, parser.prog)
+    if secret is None:
+        print(f"{parser.prog}: no secret; pass --secret-file F or set SMCP_JWT_SECRET", file=sys.stderr)
+        return 2
+    from smcp.server.core import issue_token
+
+    try:
+        token = issue_token(
+            secret,
+            sub=args.sub,
+            role=args.role,
+            offices=args.office,
+            name=args.name,
+            tools=args.tools,
+            ttl=args.ttl,
+            issuer=args.issuer,
+            audience=args.audience,
+        )
+    except ImportError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = ServerSettings()
     p = _Parser(prog="smcp-server", description="Run an A2C-SMCP server (protocol 0.4).")
@@ -59,6 +132,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None, help="shared token clients send in auth.token (env SMCP_TOKEN)")
     p.add_argument(
         "--insecure-no-auth", action="store_true", help="accept every connection (development only)"
+    )
+    jwt = p.add_mutually_exclusive_group()
+    jwt.add_argument(
+        "--jwt-secret-file",
+        default=None,
+        help="verify HS256 JWTs with the secret in this file (or env SMCP_JWT_SECRET)",
+    )
+    jwt.add_argument(
+        "--jwt-public-key", default=None, help="verify RS256/ES256 JWTs with this PEM public key file"
+    )
+    jwt.add_argument("--jwt-jwks-url", default=None, help="verify JWTs with the keys of this JWKS URL")
+    p.add_argument("--jwt-issuer", default=None, help="required JWT issuer (claim iss)")
+    p.add_argument("--jwt-audience", default=None, help="required JWT audience (claim aud)")
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=None,
+        help="a browser origin allowed to connect (repeat; '*' for any); default: same origin only",
+    )
+    p.add_argument(
+        "--audit-log", default=None, help="append audit records (JSON lines) to FILE; reopened on SIGHUP"
+    )
+    p.add_argument(
+        "--audit-to-log", action="store_true", help="also send audit records to the smcp.audit logger"
     )
     p.add_argument("--path", default="/socket.io", help="Engine.IO path (default %(default)s)")
     p.add_argument(
@@ -114,6 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.ping_timeout,
         help="seconds without a heartbeat answer before a session is dropped (default %(default)s)",
     )
+    for flag, kind, help_text in (
+        ("max-connections", int, "connections the server accepts at a time"),
+        ("max-connections-per-principal", int, "connections one principal may hold"),
+        ("max-calls-in-flight-per-principal", int, "client:* requests of one principal in flight"),
+        ("max-pending-per-connection", int, "client:* requests of one connection waiting for answers"),
+        ("calls-per-second", float, "client:* requests per second and principal (default: no limit)"),
+        ("call-burst", int, "requests allowed at once by --calls-per-second (default: one second's worth)"),
+    ):
+        default = getattr(d, flag.replace("-", "_"))
+        p.add_argument(f"--{flag}", type=kind, default=default, help=f"{help_text} (default {default})")
     p.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"
     )
@@ -169,11 +276,19 @@ def _admin_token(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``smcp-server``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["token", "issue"]:
+        return issue_main(argv[2:])
     args = build_parser().parse_args(argv)
     token = args.token or os.environ.get("SMCP_TOKEN") or None
-    if token is None and not args.insecure_no_auth:
+    jwt_secret = _read_secret(args.jwt_secret_file, "smcp-server")
+    if args.jwt_public_key or args.jwt_jwks_url:
+        jwt_secret = None
+    jwt_on = bool(jwt_secret or args.jwt_public_key or args.jwt_jwks_url)
+    if token is None and not jwt_on and not args.insecure_no_auth:
         print(
-            "smcp-server: no token; pass --token TOKEN or set SMCP_TOKEN "
+            "smcp-server: no credential check; pass --token TOKEN (or SMCP_TOKEN), --jwt-secret-file F "
+            "(or SMCP_JWT_SECRET), --jwt-public-key F or --jwt-jwks-url URL "
             "(or --insecure-no-auth for local development)",
             file=sys.stderr,
         )
@@ -205,18 +320,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_agents_per_office=args.max_agents_per_office,
             ping_interval=args.ping_interval,
             ping_timeout=args.ping_timeout,
+            cors_allowed_origins=_origins(args.cors_origin),
+            max_connections=args.max_connections,
+            max_connections_per_principal=args.max_connections_per_principal,
+            max_calls_in_flight_per_principal=args.max_calls_in_flight_per_principal,
+            max_pending_per_connection=args.max_pending_per_connection,
+            calls_per_second=args.calls_per_second,
+            call_burst=args.call_burst,
         )
     except ValueError as exc:
         print(f"smcp-server: {exc}", file=sys.stderr)
         return 2
-    auth = TokenAuth(token) if token is not None else AllowAll()
+    auth: Any = TokenAuth(token) if token is not None else AllowAll()
+    if jwt_on:
+        from smcp.server.core import JWTAuth
+
+        try:
+            auth = JWTAuth(
+                secret=jwt_secret,
+                public_key=Path(args.jwt_public_key) if args.jwt_public_key else None,
+                jwks_url=args.jwt_jwks_url,
+                issuer=args.jwt_issuer,
+                audience=args.jwt_audience,
+                fallback=TokenAuth(token) if token is not None else None,
+            )
+        except (ImportError, OSError, ValueError) as exc:
+            print(f"smcp-server: cannot set up JWT verification: {exc}", file=sys.stderr)
+            return 2
     json_module = fast_json() if args.json == "auto" else json
-    app = create_app(
-        SMCPServer(settings, auth, json=json_module),
-        path=args.path,
-        admin_token=admin_token,
-        admin_actions=args.admin_actions,
-    )
+    smcp = SMCPServer(settings, auth, json=json_module)
+    trail = _audit_trail(args, smcp)
+    app = create_app(smcp, path=args.path, admin_token=admin_token, admin_actions=args.admin_actions)
 
     config = uvicorn.Config(
         app,
@@ -255,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = logging.getLogger("smcp.server")
 
     async def run() -> None:
+        if trail is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, trail.reopen)
         await app.startup()
         task = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn exposes no event
@@ -271,9 +407,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "event loop: %s; json: %s; auth: %s",
                 loop_name,
                 "stdlib" if json_module is json else "orjson",
-                "token" if token else "NONE (insecure)",
+                "jwt" if jwt_on else "token" if token else "NONE (insecure)",
             )
         await task
+        if trail is not None:
+            await asyncio.to_thread(trail.close)
 
     config.load()
     try:
@@ -283,6 +421,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         if flush_traces is not None:
             flush_traces()
     return 0
+
+
+def _origins(values: list[str] | None) -> str | list[str] | None:
+    if not values:
+        return None
+    return "*" if "*" in values else values
+
+
+def _audit_trail(args: argparse.Namespace, server: Any) -> Any:
+    if args.audit_log is None and not args.audit_to_log:
+        return None
+    from smcp.server.core import AuditTrail, FileSink, LoggerSink
+
+    sinks: list[Any] = []
+    if args.audit_log is not None:
+        sinks.append(FileSink(args.audit_log))
+    if args.audit_to_log:
+        sinks.append(LoggerSink())
+    trail = AuditTrail(*sinks)
+    trail.attach(server)
+    return trail
 
 
 if __name__ == "__main__":  # pragma: no cover

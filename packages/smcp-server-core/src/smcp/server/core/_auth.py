@@ -6,22 +6,46 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["AllowAll", "AuthProvider", "OfficeAuthorizer", "Principal", "TokenAuth"]
+__all__ = ["AllowAll", "AuthProvider", "AuthRefused", "OfficeAuthorizer", "Principal", "TokenAuth"]
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a connection authenticated as; ``claims`` is free-form data for the office hook."""
+    """Who a connection authenticated as; ``claims`` is free-form data for the office hook.
+
+    The scope fields are enforced by the server (``None``: unrestricted): ``role`` the only role it
+    may join as, ``offices`` the office ids it may join, ``name`` the only name it may use, ``tools``
+    the ``fnmatch`` patterns of tool names it may call. ``personal``: the id names one holder (a
+    signed token's ``sub``), so a new connection of it may take over its own name in an office.
+    """
 
     id: str
     claims: Mapping[str, Any] = field(default_factory=dict)
+    role: str | None = None
+    offices: frozenset[str] | None = None
+    name: str | None = None
+    tools: tuple[str, ...] | None = None
+    personal: bool = False
+
+
+class AuthRefused(Exception):
+    """Raised by an :class:`AuthProvider` to refuse a connection with a reason the client is shown.
+
+    ``reason`` is a short code counted in the metrics (``expired``, ``bad_signature``, ...);
+    ``str()`` is the message. Neither may contain the credential.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class AuthProvider(Protocol):
     """Decides whether a Socket.IO connection to ``/smcp`` is accepted.
 
     ``auth`` is the CONNECT auth object (``None`` when the client sent none); ``headers``
-    are the HTTP handshake headers with lower-case names. Return ``None`` to refuse.
+    are the HTTP handshake headers with lower-case names. Return ``None`` to refuse, or raise
+    :class:`AuthRefused` to refuse with a reason.
     """
 
     async def authenticate(self, auth: Any, headers: Mapping[str, str]) -> Principal | None: ...

@@ -17,6 +17,8 @@ from smcp.core.errors import ErrorCode, ForbiddenError, InternalError, SMCPError
 from smcp.core.roles import Role
 from smcp.server.core import _tracing
 from smcp.server.core._calls import FinishedCall, notify_listeners, now
+from smcp.server.core._policy import PolicyRefused, check_request
+from smcp.server.core._quotas import TOO_MANY
 from smcp.server.core._registry import JoinRejected
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ _REFUSAL_OUTCOMES = {
     ErrorCode.BAD_REQUEST: "bad_request",
     ErrorCode.FORBIDDEN: "forbidden",
     ErrorCode.NOT_FOUND: "not_found",
+    TOO_MANY: "quota",
     503: "shutdown",
 }
 
@@ -126,6 +129,7 @@ def object_handler(
     registry = server.registry
     metrics = server.metrics
     listeners = server.call_listeners
+    quotas = server.quotas
 
     async def handler(sid: str, *args: Any) -> Any:
         call = Call(sid, args[0] if args else None)
@@ -134,6 +138,7 @@ def object_handler(
         if tracer is not None:
             call.span = _tracing.start(tracer, event, call.data)
         reply: Any = None
+        counted: str | None = None
         try:
             if closing_error is not None and server.closing:
                 raise closing_error()
@@ -151,11 +156,21 @@ def object_handler(
                         f"{event}: join an office first", details={"event": event, "reason": "no_office"}
                     )
                 call.session = session
+                principal = session.principal
+                if relayed and principal is not None:
+                    # The sender's scope and the operator's policy, then the limits: before the relay.
+                    if principal.tools is not None or server.policy is not None:
+                        await check_request(principal, session.office, event, call.data, server.policy)
+                    quotas.begin_call(sid, principal.id, event)
+                    counted = principal.id
             reply = await business(call)
             return reply
         except SMCPError as exc:
             if relayed:
-                call.outcome = _REFUSAL_OUTCOMES.get(exc.error_code, "error")
+                if isinstance(exc, PolicyRefused):
+                    call.outcome = "policy"
+                else:
+                    call.outcome = _REFUSAL_OUTCOMES.get(exc.error_code, "error")
             else:
                 metrics.count_rejection(event)
             reply = exc.to_payload()
@@ -165,6 +180,8 @@ def object_handler(
             reply = internal_error(event, sid, exc)
             return reply
         finally:
+            if counted is not None:
+                quotas.end_call(sid, counted)
             if relayed:
                 metrics.count_call(event, call.outcome)
                 _count_labelled(metrics, event, call)

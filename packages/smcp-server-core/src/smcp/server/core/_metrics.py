@@ -38,6 +38,7 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 #: ``forbidden``, ``not_found``: refused by the server; ``timeout``: deadline passed;
 #: ``disconnected``: the Computer went away; ``bad_reply``: the reply was not one JSON object;
 #: ``shutdown``: the server stopped first; ``too_large``: the reply exceeded ``max_message_size``;
+#: ``policy``: refused by the token's scope or the policy hook; ``quota``: refused by a limit;
 #: ``internal``: a server bug (see the log).
 OUTCOMES: tuple[str, ...] = (
     "ok",
@@ -49,6 +50,8 @@ OUTCOMES: tuple[str, ...] = (
     "disconnected",
     "bad_reply",
     "shutdown",
+    "policy",
+    "quota",
     "internal",
 )
 
@@ -95,6 +98,13 @@ class ServerMetrics:
     join_failures_total: int = 0
     notifications_total: int = 0
     in_flight: int = 0
+    #: Refused connections by reason (``missing_token``, ``expired``, ``bad_signature``, ...).
+    auth_failures: dict[str, int] = field(default_factory=dict)
+    #: Refusals by limit (``max_connections``, ``calls_per_second``, ...).
+    quota_refusals: dict[str, int] = field(default_factory=dict)
+    #: Audit records written, and dropped because the audit queue was full.
+    audit_records_total: int = 0
+    audit_dropped_total: int = 0
     #: ``(event, outcome)`` → count for relayed ``client:*`` requests.
     calls: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Non-relay requests refused with an error (bad payload, role, unknown event).
@@ -138,6 +148,10 @@ class ServerMetrics:
         key = (event, outcome)
         self.calls[key] = self.calls.get(key, 0) + 1
 
+    def count_auth_failure(self, reason: str) -> None:
+        self.auth_failures_total += 1
+        self.auth_failures[reason] = self.auth_failures.get(reason, 0) + 1
+
     def count_rejection(self, event: str) -> None:
         self.rejections[event] = self.rejections.get(event, 0) + 1
 
@@ -166,6 +180,10 @@ class ServerMetrics:
             "join_failures_total": self.join_failures_total,
             "notifications_total": self.notifications_total,
             "in_flight": self.in_flight,
+            "auth_failures": dict(sorted(self.auth_failures.items())),
+            "quota_refusals": dict(sorted(self.quota_refusals.items())),
+            "audit_records_total": self.audit_records_total,
+            "audit_dropped_total": self.audit_dropped_total,
             "calls": [{"event": e, "outcome": o, "count": n} for (e, o), n in sorted(self.calls.items())],
             "rejections": dict(sorted(self.rejections.items())),
             "relay_latency": {

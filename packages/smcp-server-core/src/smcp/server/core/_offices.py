@@ -79,15 +79,22 @@ class Offices:
         session = await self._registry.get(sid)
         if session is None:
             raise JoinRejected("Connection is not registered; reconnect and join again")
-        if self._server.authorize_office is not None and not await self._authorized(
-            session.principal, office
-        ):
-            raise JoinRejected(f"Not allowed to join office '{office}' with this credential")
         role: str = req.role
-        name: str = req.name or f"{role}_{sid[:6]}"
-        outcome = await self._registry.join(
-            sid, role, name, office, max_agents=self._settings.max_agents_per_office
-        )
+        principal = session.principal
+        try:
+            name = self._scoped(principal, office, role, req.name)
+            if self._server.authorize_office is not None and not await self._authorized(principal, office):
+                raise JoinRejected(f"Not allowed to join office '{office}' with this credential")
+            name = name or f"{role}_{sid[:6]}"
+            if principal is not None and principal.personal:
+                await self._take_over(sid, principal, office, name)
+            outcome = await self._registry.join(
+                sid, role, name, office, max_agents=self._settings.max_agents_per_office
+            )
+        except JoinRejected as exc:
+            self._audit("join_refused", principal, office, role, req.name, reason=str(exc))
+            raise
+        self._audit("join", principal, office, role, name)
         sio = self._server.sio
         if outcome.left is not None:
             old_office, old_name = outcome.left
@@ -100,6 +107,52 @@ class Offices:
             await sio.enter_room(sid, office, namespace=NAMESPACE)
             await self._announce(NotifyEvent.ENTER_OFFICE, office, role, name, sid)
         self._metrics.offices = await self._registry.office_count()
+
+    @staticmethod
+    def _scoped(principal: Principal | None, office: str, role: str, name: str | None) -> str | None:
+        """The name to join under, within the principal's scope; :class:`JoinRejected` outside it."""
+        if principal is None:
+            return name
+        if principal.role is not None and role != principal.role:
+            raise JoinRejected(
+                f"This credential may only join as {principal.role}, not as {role} (token claim smcp_role)"
+            )
+        if principal.offices is not None and office not in principal.offices:
+            raise JoinRejected(
+                f"Not allowed to join office '{office}' with this credential (token claim smcp_offices)"
+            )
+        if principal.name is not None:
+            if name and name != principal.name:
+                raise JoinRejected(
+                    f"This credential may only join as '{principal.name}', not '{name}' "
+                    "(token claim smcp_name)"
+                )
+            return principal.name
+        return name
+
+    async def _take_over(self, sid: str, principal: Principal, office: str, name: str) -> None:
+        """Evict an older session of the same principal that still holds ``name`` in ``office``."""
+        holder = await self._registry.lookup(office, name)
+        if holder is None or holder.sid == sid or holder.principal is None:
+            return
+        if holder.principal.personal and holder.principal.id == principal.id:
+            log.info(
+                "session %s of %r took over the name %r in office %r from %s",
+                sid,
+                principal.id,
+                name,
+                office,
+                holder.sid,
+            )
+            await self._server.evict(holder.sid, "taken_over")
+
+    def _audit(
+        self, kind: str, principal: Principal | None, office: str, role: str, name: str | None, **extra: Any
+    ) -> None:
+        audit = self._server.audit
+        if audit is not None:
+            principal_id = None if principal is None else principal.id
+            audit.record(kind, principal=principal_id, office=office, role=role, name=name, **extra)
 
     async def _authorized(self, principal: Principal | None, office: str) -> bool:
         hook = self._server.authorize_office
@@ -119,6 +172,7 @@ class Offices:
         office: str = req.office_id
         before = await self._registry.leave(sid, office)
         self._metrics.member_left(before.role or Role.COMPUTER)
+        self._audit("leave", before.principal, office, before.role or "", before.name, why="left")
         await self.announce_leave(before, sid)
         await self._server.sio.leave_room(sid, office, namespace=NAMESPACE)
         self._metrics.offices = await self._registry.office_count()
@@ -194,6 +248,8 @@ class Offices:
                 f"{event}: field 'agent' must be your own name '{session.name}'",
                 details={"event": event, "field": "agent", "reason": "not_sender"},
             )
+        if self._server.audit is not None:
+            self._server.audit.cancelled(session.office, call.req.req_id)
         self._metrics.notifications_total += 1
         cancelled = {"smcp.office": session.office, "smcp.req_id": call.req.req_id}
         _tracing.short_span(NotifyEvent.TOOL_CALL_CANCEL.value, **cancelled)

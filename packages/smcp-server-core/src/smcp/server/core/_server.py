@@ -16,12 +16,13 @@ from smcp.core import wire
 from smcp.core.errors import BadRequestError
 from smcp.core.events import NAMESPACE
 from smcp.core.versioning import check_version
-from smcp.server.core._auth import AllowAll, AuthProvider, OfficeAuthorizer
+from smcp.server.core._auth import AllowAll, AuthProvider, AuthRefused, OfficeAuthorizer
 from smcp.server.core._calls import CallListener
 from smcp.server.core._gate import first_query_value
 from smcp.server.core._json import JsonCodec, fast_json
 from smcp.server.core._metrics import ServerMetrics
 from smcp.server.core._offices import Offices
+from smcp.server.core._quotas import Quotas
 from smcp.server.core._registry import MemoryRegistry, Registry, Session
 from smcp.server.core._relay import Relay, TooLarge
 from smcp.server.core._settings import ServerSettings
@@ -37,6 +38,9 @@ from smcp.server.core._socketio_internals import (
 
 if TYPE_CHECKING:
     import socketio
+
+    from smcp.server.core._audit import AuditTrail
+    from smcp.server.core._policy import Policy
 
 __all__ = ["SMCPServer"]
 
@@ -54,6 +58,15 @@ def _headers(environ: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def _remote(environ: Mapping[str, Any]) -> str | None:
+    scope = environ.get("asgi.scope")
+    if isinstance(scope, Mapping) and scope.get("client"):
+        host, port = scope["client"][:2]
+        return f"{host}:{port}"
+    addr = environ.get("REMOTE_ADDR")
+    return addr if isinstance(addr, str) else None
+
+
 class SMCPServer:
     """An A2C-SMCP server on a python-socketio ``AsyncServer``.
 
@@ -62,6 +75,8 @@ class SMCPServer:
     with a warning); ``authorize_office(principal, office_id)`` decides who may join which office.
     ``json`` encodes and decodes this server's Socket.IO packets (default :func:`fast_json`);
     ``client_manager`` is python-socketio's client manager (default: its in-memory one).
+    ``policy(principal, office, event, request)`` may refuse any ``client:*`` request before it is
+    relayed (see :data:`~smcp.server.core.Policy`); an ``AuditTrail`` records through its ``attach``.
     """
 
     def __init__(
@@ -73,6 +88,7 @@ class SMCPServer:
         registry: Registry | None = None,
         json: JsonCodec | None = None,
         client_manager: socketio.AsyncManager | None = None,
+        policy: Policy | None = None,
     ) -> None:
         self.settings = settings or ServerSettings()
         if auth is None:
@@ -84,6 +100,10 @@ class SMCPServer:
         self.metrics = ServerMetrics()
         #: Called after every answered ``client:*`` request; see :meth:`add_call_listener`.
         self.call_listeners: list[CallListener] = []
+        self.policy = policy
+        self.quotas = Quotas(self.settings, self.metrics)
+        #: Set by :meth:`AuditTrail.attach`.
+        self.audit: AuditTrail | None = None
         self._closing = False
         s = self.settings
         self.sio: socketio.AsyncServer = oversize_aware_server_class()(
@@ -128,21 +148,39 @@ class SMCPServer:
             if rejection is not None:
                 self.metrics.version_rejections_total += 1
                 raise socketio.exceptions.ConnectionRefusedError(rejection.body["message"], rejection.body)
+        refusal: AuthRefused | None = None
         try:
             principal = await self.auth.authenticate(auth, _headers(environ))
+        except AuthRefused as exc:
+            principal, refusal = None, exc
         except Exception:
             log.exception("auth provider raised; connection refused")
             principal = None
         if principal is None:
-            self.metrics.auth_failures_total += 1
-            log.debug("connection refused: authentication failed", extra={"sid": sid})
+            reason = "invalid_credential" if refusal is None else refusal.reason
+            self.metrics.count_auth_failure(reason)
+            log.debug("connection refused: authentication failed (%s)", reason, extra={"sid": sid})
+            if self.audit is not None:
+                self.audit.record("connect_refused", reason=reason, remote=_remote(environ))
+            if refusal is not None:
+                # ``data`` (optional on the wire) lets a client tell a bad credential from a busy server.
+                raise socketio.exceptions.ConnectionRefusedError(
+                    f"Connection refused by server: {refusal}", {"code": 401, "reason": reason}
+                )
             raise socketio.exceptions.ConnectionRefusedError(
                 "Connection refused by server: authentication failed "
                 '(send the credential in the Socket.IO auth object, e.g. {"token": "..."})'
             )
+        over = self.quotas.connect(principal.id, sid)
+        if over is not None:
+            if self.audit is not None:
+                remote = _remote(environ)
+                self.audit.record("connect_refused", reason="quota", principal=principal.id, remote=remote)
+            raise socketio.exceptions.ConnectionRefusedError(over, {"code": 429, "reason": "quota"})
         try:
             await self.registry.add(Session(sid, version, principal))
         except Exception:
+            self.quotas.disconnect(sid)
             log.exception("registry refused a new session; connection refused", extra={"sid": sid})
             raise socketio.exceptions.ConnectionRefusedError(
                 "Connection refused by server: session registry unavailable; retry later"
@@ -156,13 +194,44 @@ class SMCPServer:
         try:
             session = await self.registry.remove(sid)
             if session is not None:
-                self.metrics.connections -= 1
-            self._relay.computer_gone(sid)
-            if session is not None:
-                await self._offices.member_gone(session)
+                await self._forget(session, "disconnected")
+            else:
+                # Gone already (evicted, possibly by another node): only this process's counts remain.
+                self._forget_local(sid)
             log.debug("disconnected", extra={"sid": sid, "reason": str(reason)})
         except Exception:
             log.exception("error while handling a disconnect", extra={"sid": sid})
+
+    async def _forget(self, session: Session, why: str) -> None:
+        """``session`` was removed from the registry: count it and tell its office."""
+        self._forget_local(session.sid)
+        if session.office is not None and self.audit is not None:
+            self.audit.record(
+                "leave",
+                principal=session.principal.id if session.principal is not None else None,
+                office=session.office,
+                role=session.role,
+                name=session.name,
+                why=why,
+            )
+        await self._offices.member_gone(session)
+
+    def _forget_local(self, sid: str) -> None:
+        if self.quotas.disconnect(sid):  # false when the connection is another node's
+            self.metrics.connections -= 1
+        self._relay.computer_gone(sid)
+
+    async def evict(self, sid: str, why: str = "taken_over") -> bool:
+        """Drop the connection ``sid`` now (its office is told it left); false if it was gone."""
+        session = await self.registry.remove(sid)
+        if session is None:
+            return False
+        await self._forget(session, why)
+        try:
+            await self.sio.disconnect(sid, namespace=NAMESPACE)
+        except Exception:
+            log.debug("disconnecting an evicted session failed", exc_info=True, extra={"sid": sid})
+        return True
 
     # -- what no handler takes ----------------------------------------------------------------
 

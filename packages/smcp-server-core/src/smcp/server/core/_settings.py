@@ -28,12 +28,26 @@ class ServerSettings:
     #: Engine.IO heartbeat, seconds.
     ping_interval: float = 25.0
     ping_timeout: float = 20.0
-    #: ``cors_allowed_origins`` for python-socketio: ``"*"``, a list of origins, or ``None`` (same origin).
-    cors_allowed_origins: str | list[str] | None = "*"
+    #: ``cors_allowed_origins`` for python-socketio: ``None`` (same origin only: a page of another
+    #: site cannot connect with a user's credential), a list of origins, or ``"*"`` (any site).
+    cors_allowed_origins: str | list[str] | None = None
     #: Check the ``a2c_version`` query again in the Socket.IO connect handler (for hosts without the gate).
     check_version_on_connect: bool = True
     #: Seconds :meth:`SMCPServer.shutdown` waits for answers to in-flight requests to be sent.
     shutdown_timeout: float = 5.0
+    # The limits' defaults are far above what one process serves; lower them for shared deployments.
+    #: Connections the server accepts at a time.
+    max_connections: int = 100_000
+    #: Connections one principal may hold at a time (with a shared token every client is one principal).
+    max_connections_per_principal: int = 100_000
+    #: ``client:*`` requests of one principal waiting for an answer at a time.
+    max_calls_in_flight_per_principal: int = 10_000
+    #: ``client:*`` requests of one connection waiting for an answer at a time.
+    max_pending_per_connection: int = 1_000
+    #: ``client:*`` requests per second and principal (token bucket); ``None``: no rate limit.
+    calls_per_second: float | None = None
+    #: Bucket size of ``calls_per_second`` (requests allowed at once); ``None``: one second's worth.
+    call_burst: int | None = None
 
     def __post_init__(self) -> None:
         if self.grace < 0:
@@ -44,6 +58,18 @@ class ServerSettings:
             raise ValueError(f"max_message_size must be at least 1024 bytes, got {self.max_message_size}")
         if self.transport_limit is not None and self.transport_limit < self.max_message_size:
             raise ValueError("transport_limit must be >= max_message_size")
+        for limit in (
+            "max_connections",
+            "max_connections_per_principal",
+            "max_calls_in_flight_per_principal",
+            "max_pending_per_connection",
+        ):
+            if getattr(self, limit) < 1:
+                raise ValueError(f"{limit} must be >= 1, got {getattr(self, limit)}")
+        if self.calls_per_second is not None and not self.calls_per_second > 0:
+            raise ValueError(f"calls_per_second must be > 0 (or None), got {self.calls_per_second}")
+        if self.call_burst is not None and self.call_burst < 1:
+            raise ValueError(f"call_burst must be >= 1, got {self.call_burst}")
         if self.max_agents_per_office < 1:
             raise ValueError(f"max_agents_per_office must be >= 1, got {self.max_agents_per_office}")
 

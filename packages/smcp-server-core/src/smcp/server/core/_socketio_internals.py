@@ -92,6 +92,8 @@ def use_timer_poll(eio_server: Any, eio_sid: str) -> None:
     deadline (``ping_interval + ping_timeout``) and the same outcomes (``QueueEmpty`` on timeout
     or cancellation, ``[]`` once the queue holds the ``None`` that closes the connection).
 
+    The same subclass reads a WebSocket without a task per message (see :func:`_timer_poll_class`).
+
     Relies on: ``eio_server.sockets``, the socket's ``queue`` and ``server`` attributes, and
     ``poll`` being how the socket's writer (WebSocket) and long-poll GET take packets.
     """
@@ -108,9 +110,109 @@ def use_timer_poll(eio_server: Any, eio_sid: str) -> None:
 
 
 def _timer_poll_class(base: type[Any]) -> type[Any]:
+    """``base`` with a timer-based ``poll`` and a WebSocket handler whose reader awaits each
+    message directly.
+
+    python-engineio's ``_websocket_handler`` wraps every ``ws.wait()`` in a new task and waits
+    for it with ``asyncio.wait_for``: a task per message received. Ours takes the same steps
+    (probe/upgrade handshake, writer task draining ``poll``, size limit, the
+    ``ping_interval + ping_timeout`` read deadline, the same handling of ``receive`` errors and
+    the same close at the end) with the read under ``asyncio.timeout`` in the handler's task.
+
+    Relies on: the socket's ``connected``/``upgraded``/``upgrading``/``sid`` attributes,
+    ``receive(pkt)``, ``close(wait=, abort=, reason=)``, ``server.max_http_buffer_size``,
+    ``server.reason.TRANSPORT_CLOSE`` and the driver's ``ws.wait()``/``send()``/``close()``.
+    """
+    from engineio import exceptions
+    from engineio import packet as eio_packet
     from engineio.exceptions import QueueEmpty
 
+    async def write_loop(sock: Any, ws: Any) -> None:
+        while True:
+            try:
+                packets = await sock.poll()
+            except QueueEmpty:
+                break
+            if not packets:  # the None that ends the connection
+                break
+            try:
+                for pkt in packets:
+                    await ws.send(pkt.encode())
+            except (Exception, asyncio.CancelledError):
+                break
+        await ws.close()
+
+    async def upgrade(sock: Any, ws: Any, read: Callable[[], Awaitable[Any]]) -> bool:
+        """The client's ``2probe`` -> ``3probe``, a NOOP to end its pending poll, then ``5``."""
+        logger = sock.server.logger
+        sock.upgrading = True  # sends are held back until the upgrade ends
+        try:
+            try:
+                probe = eio_packet.Packet(encoded_packet=await read())
+            except OSError:
+                return False
+            if probe.packet_type != eio_packet.PING or probe.data != "probe":
+                logger.info("%s: Failed websocket upgrade, no PING packet", sock.sid)
+                return False
+            await ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+            await sock.queue.put(eio_packet.Packet(eio_packet.NOOP))
+            try:
+                confirm = eio_packet.Packet(encoded_packet=await read())
+            except OSError:
+                return False
+            if confirm.packet_type != eio_packet.UPGRADE:
+                sock.upgraded = False
+                logger.info("%s: Failed websocket upgrade, expected UPGRADE packet", sock.sid)
+                return False
+            sock.upgraded = True
+            return True
+        finally:
+            sock.upgrading = False
+
     class SMCPSocket(base):  # type: ignore[misc]
+        connected: bool
+        upgraded: bool
+
+        async def _websocket_handler(self, ws: Any) -> None:
+            server = self.server
+            limit = server.max_http_buffer_size
+
+            async def read() -> Any:
+                data = await ws.wait()
+                if data and len(data) > limit:
+                    raise ValueError("packet is too large")
+                return data
+
+            if self.connected:
+                if not await upgrade(self, ws, read):
+                    return
+            else:
+                self.connected = True
+                self.upgraded = True
+            writer = asyncio.ensure_future(write_loop(self, ws))
+            server.logger.info("%s: Upgrade to websocket successful", self.sid)
+            deadline = server.ping_interval + server.ping_timeout
+            while True:
+                try:
+                    async with asyncio.timeout(deadline):
+                        data = await read()
+                except (Exception, asyncio.CancelledError):  # closed, too large, silent, cancelled
+                    break
+                if data is None:
+                    break
+                try:
+                    await self.receive(eio_packet.Packet(encoded_packet=data))
+                except exceptions.UnknownPacketError:
+                    pass
+                except exceptions.SocketIsClosedError:
+                    server.logger.info("Receive error -- socket is closed")
+                    break
+                except Exception:
+                    server.logger.exception("Unknown receive error")
+            await self.queue.put(None)  # ends the writer
+            await writer
+            await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
         async def poll(self) -> list[Any]:
             queue: asyncio.Queue[Any] = self.queue
             try:

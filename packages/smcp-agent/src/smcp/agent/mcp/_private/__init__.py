@@ -1,0 +1,1 @@
+"""Internals of the MCP bridge (no public API here)."""
