@@ -72,9 +72,9 @@ async def test_token_from_env_url_line_and_json_logs() -> None:
         err = (await proc.stderr.read()).decode().splitlines()
         records = [json.loads(line) for line in err if line.startswith("{")]
         assert records, err
-        assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
+        assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
         assert any(r["logger"] == "smcp.server" and r.get("sid") for r in records)
-        started = next(r["msg"] for r in records if r["msg"].startswith("event loop:"))
+        started = next(r["message"] for r in records if r["message"].startswith("event loop:"))
         try:
             import orjson  # noqa: F401
         except ImportError:

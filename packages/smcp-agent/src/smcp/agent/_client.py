@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, Unpack, cast
 
-from smcp.agent import _blob
+from smcp.agent import _blob, _tracing
 from smcp.agent._cache import CacheKind, ComputerCache, ComputerView
 from smcp.agent._connection import Connection, Hooks
 from smcp.agent._handlers import EVENT_KINDS, AgentHandler, Callback, Dispatcher, Notification, notify_kind
@@ -215,9 +215,11 @@ class AsyncAgent:
         await self._dispatcher.emit("disconnected")
 
     async def _on_reconnected(self) -> None:
+        _tracing.short_span("smcp.reconnect", **{"smcp.agent": self.name})
         await self._dispatcher.emit("reconnected")
 
     async def _on_joined(self, office: str) -> None:
+        _tracing.short_span("smcp.join", **{"smcp.agent": self.name, "smcp.office": office})
         if self.options.cache:
             await self._resync_cache()
 
@@ -228,6 +230,7 @@ class AsyncAgent:
 
         computer, office = text("computer"), text("office_id")
         note = Notification(notify_kind(event), computer, text("agent"), office, data)
+        _tracing.short_span(str(event), **{"smcp.computer": computer, "smcp.office": office})
         mine = self.office is not None and office in (None, self.office)
         if self.options.cache and computer is not None and mine:
             await self.cache.route(event, computer, tuple(self.options.cache_kinds))
@@ -268,7 +271,16 @@ class AsyncAgent:
 
         spec = EVENTS[str(event)]
         request = self._build(spec, fields)
-        reply = await self._conn.call(spec.name, wire.to_wire(request), self._deadline(spec, request))
+        deadline = self._deadline(spec, request)
+        tracer = _tracing.get_tracer() if spec.is_client_request else None
+        if tracer is None:
+            return request, await self._conn.call(spec.name, wire.to_wire(request), deadline)
+
+        def send(data: dict[str, Any]) -> Any:
+            return self._conn.call(spec.name, data, deadline)
+
+        data = wire.to_wire(request)
+        reply = await _tracing.traced_request(tracer, spec.name, request, data, office=self.office, send=send)
         return request, reply
 
     async def _request(self, event: ClientEvent | ServerEvent, **fields: Any) -> BaseModel:
@@ -535,6 +547,7 @@ class AsyncAgent:
         """Ask the Computer to cancel the tool call ``req_id`` (fire and forget)."""
         from smcp.core import wire
 
+        _tracing.short_span(ServerEvent.TOOL_CALL_CANCEL.value, **{"smcp.req_id": req_id})
         try:
             request = self._build(EVENTS[ServerEvent.TOOL_CALL_CANCEL.value], {"req_id": req_id})
             await self._conn.emit(ServerEvent.TOOL_CALL_CANCEL.value, wire.to_wire(request))

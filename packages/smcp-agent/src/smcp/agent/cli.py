@@ -129,6 +129,13 @@ def _run(
         async with _agent(opts, cache=cache) as agent:
             return await work(agent, opts)
 
+    from smcp.core._otelsetup import configure_from_env
+
+    try:
+        flush_traces = configure_from_env("smcp-agent")
+    except RuntimeError as exc:
+        _fail(str(exc))
+        raise typer.Exit(1) from None
     try:
         code = asyncio.run(main())
     except JoinRefusedError as exc:
@@ -139,6 +146,9 @@ def _run(
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    finally:
+        if flush_traces is not None:
+            flush_traces()
     raise typer.Exit(code)
 
 
@@ -209,8 +219,27 @@ def main_options(  # noqa: PLR0917 - typer maps parameters to options
         bool,
         typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version and exit"),
     ] = False,
+    log_format: Annotated[
+        str,
+        typer.Option(metavar="FORMAT", help="text, or json: one JSON object per line on stderr"),
+    ] = "text",
+    log_level: Annotated[str, typer.Option(metavar="LEVEL", help="Logging level")] = "WARNING",
 ) -> None:
     """Connect to URL, join OFFICE and run one command."""
+    import logging
+
+    from smcp.core import logjson
+
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter(f"expects text or json, got {log_format!r}", param_hint="--log-format")
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise typer.BadParameter(
+            f"expects debug, info, warning or error, got {log_level!r}", param_hint="--log-level"
+        )
+    if log_format == "json":
+        logjson.install(log_level)
+    elif log_level.upper() != "WARNING":  # by default Python's own last-resort handler prints warnings
+        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     transports = ("polling", "websocket") if polling else ("websocket",)
     ctx.obj = Options(
         url or "",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from smcp.computer import _tracing
 from smcp.computer._hosting import (
     HostChange,
     MCPServerHost,
@@ -479,6 +480,7 @@ class Computer:
                 return _typed(results.error_result(f"Confirmation of tool '{entry.name}' timed out"))
             except Exception as exc:
                 return _typed(results.error_result(f"Confirmation of tool '{entry.name}' failed: {exc}"))
+            _tracing.event("smcp.confirmation", **{"smcp.approved": bool(approved)})
             if not approved:
                 return _typed(results.error_result(CONFIRM_REJECTED_TEXT))
         return await self._execute(entry, params, timeout)

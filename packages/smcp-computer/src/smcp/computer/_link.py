@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from smcp.computer import _tracing
 from smcp.core import handshake
 from smcp.core.errors import (
     AuthenticationError,
@@ -224,6 +225,7 @@ class ComputerLink:
         self._wanted_office = office_id
         await self._join(office_id)
         self._joined_once = True
+        _tracing.short_span("smcp.join", **{"smcp.computer": self.name, "smcp.office": office_id})
 
     async def _join(self, office_id: str) -> None:
         self._office = office_id  # set first so broadcasts right after the join are not missed
@@ -329,6 +331,7 @@ class ComputerLink:
                 logger.error("re-joining office %s after reconnect failed: %s", office, exc)
                 return
             logger.info("re-joined office %s after reconnect", office)
+            _tracing.short_span("smcp.join", **{"smcp.computer": self.name, "smcp.office": office})
             await self.announce(ServerEvent.UPDATE_TOOL_LIST)
             await self.announce(ServerEvent.UPDATE_DESKTOP)
             return
@@ -366,6 +369,7 @@ class ComputerLink:
         async def on_connect() -> None:
             if self._ever_connected:
                 logger.info("reconnected to %s", self.url)
+                _tracing.short_span("smcp.reconnect", **{"smcp.computer": self.name})
             rejoining = self._rejoin_task is not None and not self._rejoin_task.done()
             if self._joined_once and self._wanted_office is not None and not rejoining:
                 self._rejoin_task = self._spawn(self._rejoin())
@@ -412,6 +416,22 @@ class ComputerLink:
 
     async def answer(self, event: ClientEvent | str, data: Any) -> dict[str, Any]:
         """The reply to one ``client:*`` request (never raises)."""
+        tracer = _tracing.get_tracer()
+        if tracer is None:
+            return await self._logged(event, data)
+        answer = lambda: self._logged(event, data)  # noqa: E731
+        return await _tracing.traced_answer(tracer, str(event), data, self.name, answer)
+
+    async def _logged(self, event: ClientEvent | str, data: Any) -> dict[str, Any]:
+        reply = await self._answer(event, data)
+        if logger.isEnabledFor(logging.DEBUG):
+            fields = data if isinstance(data, dict) else {}
+            extra = {"event": str(event), "computer": self.name, "office": self._office}
+            extra["tool"], extra["req_id"] = fields.get("tool_name"), fields.get("req_id")
+            logger.debug("%s answered", event, extra={k: v for k, v in extra.items() if isinstance(v, str)})
+        return reply
+
+    async def _answer(self, event: ClientEvent | str, data: Any) -> dict[str, Any]:
         from smcp.core import results
         from smcp.core.errors import NotFoundError, SMCPError
 

@@ -222,6 +222,9 @@ class RunOptions:
         typer.Option("--require-all", help="exit 1 instead of serving when an MCP server fails to start"),
     ] = False
     log_level: Annotated[str, typer.Option(help="logging level")] = "WARNING"
+    log_format: Annotated[
+        str, typer.Option(help="text, or json: one JSON object per line on stderr (with the request fields)")
+    ] = "text"
 
     def input_values(self) -> dict[str, str]:
         """``--input ID=VALUE`` as a mapping; :class:`typer.BadParameter` for a malformed one."""
@@ -236,13 +239,30 @@ class RunOptions:
 
 def run(**options: Any) -> None:
     """Start the MCP servers, join OFFICE as NAME and serve until SIGINT/SIGTERM."""
+    from smcp.core import logjson
+    from smcp.core._otelsetup import configure_from_env
+
     opts = RunOptions(**options)
-    logging.basicConfig(
-        level=opts.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if opts.log_format not in ("text", "json"):
+        raise typer.BadParameter(f"expects text or json, got {opts.log_format!r}", param_hint="--log-format")
+    if opts.log_format == "json":
+        logjson.install(opts.log_level)
+    else:
+        logging.basicConfig(
+            level=opts.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    try:
+        flush_traces = configure_from_env("smcp-computer")
+    except RuntimeError as exc:
+        raise typer.Exit(_fail(str(exc))) from None
     values = opts.input_values()
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
-    raise typer.Exit(asyncio.run(_run(opts, values, interactive)))
+    try:
+        status = asyncio.run(_run(opts, values, interactive))
+    finally:
+        if flush_traces is not None:
+            flush_traces()
+    raise typer.Exit(status)
 
 
 def _command_signature(cls: type[RunOptions]) -> None:

@@ -81,4 +81,46 @@ def render_prometheus(metrics: ServerMetrics) -> str:
         lines.append(f'smcp_relay_latency_seconds_bucket{{le="{le}"}} {cumulative}')
     lines.append(f"smcp_relay_latency_seconds_sum {metrics.latency_sum:.6f}")
     lines.append(f"smcp_relay_latency_seconds_count {metrics.latency_count}")
+    _labelled(lines, metrics)
     return "\n".join(lines) + "\n"
+
+
+def _labelled(lines: list[str], metrics: ServerMetrics) -> None:
+    """Calls by office/Computer/tool, latency by event and members by role."""
+    lines += [
+        "# HELP smcp_office_calls_total Answered client:* requests by office, Computer, tool and outcome "
+        f"(the first {metrics.label_limit} distinct values of each have their own label, the rest are "
+        '"other").',
+        "# TYPE smcp_office_calls_total counter",
+    ]
+    for (event, office, computer, tool, outcome), count in sorted(metrics.labelled_calls.items()):
+        labels = (
+            f'event="{_label(event)}",office="{_label(office)}",computer="{_label(computer)}",'
+            f'tool="{_label(tool)}",outcome="{outcome}"'
+        )
+        lines.append(f"smcp_office_calls_total{{{labels}}} {count}")
+    lines += [
+        "# HELP smcp_relay_event_latency_seconds Time from forwarding a request to the Computer's answer, "
+        "by event.",
+        "# TYPE smcp_relay_event_latency_seconds histogram",
+    ]
+    bounds = [*LATENCY_BUCKETS, float("inf")]
+    for event, (buckets, total, count) in sorted(metrics.event_latency.items()):
+        name = _label(event)
+        cumulative = 0
+        for bound, n in zip(bounds, buckets, strict=True):
+            cumulative += n
+            le = "+Inf" if bound == float("inf") else f"{bound:g}"
+            lines.append(f'smcp_relay_event_latency_seconds_bucket{{event="{name}",le="{le}"}} {cumulative}')
+        lines.append(f'smcp_relay_event_latency_seconds_sum{{event="{name}"}} {total:.6f}')
+        lines.append(f'smcp_relay_event_latency_seconds_count{{event="{name}"}} {count}')
+    lines += [
+        "# HELP smcp_clients Connected clients by role (none: connected, in no office yet).",
+        "# TYPE smcp_clients gauge",
+    ]
+    joined = 0
+    for role in ("agent", "computer"):
+        count = metrics.members.get(role, 0)
+        joined += count
+        lines.append(f'smcp_clients{{role="{role}"}} {count}')
+    lines.append(f'smcp_clients{{role="none"}} {max(0, metrics.connections - joined)}')

@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -25,27 +24,6 @@ from smcp.server.asgi._version import __version__
 from smcp.server.core._settings import ServerSettings
 
 __all__ = ["build_parser", "main"]
-
-_STD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and every ``extra`` field."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STD_ATTRS and not key.startswith("_"):
-                out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -253,7 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"
     )
-    p.add_argument("--json-logs", action="store_true", help="log one JSON object per line on stderr")
+    p.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one JSON object per line on stderr (time, level, logger, message, request fields)",
+    )
+    p.add_argument("--json-logs", action="store_true", help="the same as --log-format json")
     p.add_argument(
         "--json", default="auto", choices=["auto", "stdlib"], help="auto: orjson when installed (default)"
     )
@@ -281,14 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(level: str, json_logs: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if json_logs:
-        handler.setFormatter(JsonFormatter())
-    else:
+    from smcp.core import logjson
+
+    handler = logjson.install(level)
+    if not json_logs:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
@@ -337,7 +319,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem is not None:
         print(f"smcp-server: {problem}", file=sys.stderr)
         return 2
-    _configure_logging(args.log_level, args.json_logs)
+    _configure_logging(args.log_level, args.json_logs or args.log_format == "json")
+    from smcp.core._otelsetup import configure_from_env
+
+    try:
+        flush_traces = configure_from_env("smcp-server")
+    except RuntimeError as exc:
+        print(f"smcp-server: {exc}", file=sys.stderr)
+        return 1
 
     import uvicorn
 
@@ -462,8 +451,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             await asyncio.to_thread(trail.close)
 
     config.load()
-    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        runner.run(run())
+    try:
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(run())
+    finally:
+        if flush_traces is not None:
+            flush_traces()
     return 0
 
 

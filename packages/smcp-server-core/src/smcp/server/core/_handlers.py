@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from smcp.core import wire
 from smcp.core.errors import ErrorCode, ForbiddenError, InternalError, SMCPError
 from smcp.core.roles import Role
+from smcp.server.core import _tracing
 from smcp.server.core._calls import FinishedCall, notify_listeners, now
 from smcp.server.core._policy import PolicyRefused, check_request
 from smcp.server.core._quotas import TOO_MANY
@@ -22,6 +23,7 @@ from smcp.server.core._registry import JoinRejected
 
 if TYPE_CHECKING:
     from smcp.core.events import EventSpec
+    from smcp.server.core._metrics import ServerMetrics
     from smcp.server.core._registry import Session
     from smcp.server.core._server import SMCPServer
 
@@ -51,7 +53,7 @@ class Call:
     then it is in an office). The business part of a relayed request sets ``outcome``.
     """
 
-    __slots__ = ("data", "outcome", "req", "session", "sid")
+    __slots__ = ("data", "outcome", "req", "session", "sid", "span")
 
     def __init__(self, sid: str, data: Any) -> None:
         self.sid = sid
@@ -59,6 +61,36 @@ class Call:
         self.req: Any = None
         self.session: Session | None = None
         self.outcome = "internal"
+        #: The OpenTelemetry span of a relayed request when tracing is on (``_tracing.py``).
+        self.span: Any = None
+
+
+def _count_labelled(metrics: ServerMetrics, event: str, call: Call) -> None:
+    data = call.data if call.data.__class__ is dict else {}
+    computer, tool = data.get("computer"), data.get("tool_name")
+    metrics.count_labelled(
+        event,
+        call.session.office if call.session else None,
+        computer if computer.__class__ is str else None,
+        tool if tool.__class__ is str else None,
+        call.outcome,
+    )
+
+
+def _request_fields(call: Call) -> dict[str, Any]:
+    """The request fields of a log record about ``call`` (see ``smcp.core.logjson``)."""
+    data = call.data if call.data.__class__ is dict else {}
+    fields = {
+        "sid": call.sid,
+        "office": call.session.office if call.session else None,
+        "computer": data.get("computer"),
+        "tool": data.get("tool_name"),
+        "req_id": data.get("req_id"),
+        "outcome": call.outcome,
+    }
+    if call.span is not None:
+        fields["trace_id"] = f"{call.span.get_span_context().trace_id:032x}"
+    return {key: value for key, value in fields.items() if isinstance(value, str)}
 
 
 def _role_refusal(spec: EventSpec) -> str:
@@ -102,6 +134,9 @@ def object_handler(
     async def handler(sid: str, *args: Any) -> Any:
         call = Call(sid, args[0] if args else None)
         started = now() if relayed and listeners else None
+        tracer = _tracing.get_tracer() if relayed else None
+        if tracer is not None:
+            call.span = _tracing.start(tracer, event, call.data)
         reply: Any = None
         counted: str | None = None
         try:
@@ -149,6 +184,11 @@ def object_handler(
                 quotas.end_call(sid, counted)
             if relayed:
                 metrics.count_call(event, call.outcome)
+                _count_labelled(metrics, event, call)
+                if call.span is not None:
+                    _tracing.finish(call.span, call.session, call.outcome, reply)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("%s answered: %s", event, call.outcome, extra=_request_fields(call))
                 if started is not None:
                     wall, mono = started
                     finished = FinishedCall(

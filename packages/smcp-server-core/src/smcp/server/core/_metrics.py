@@ -6,7 +6,12 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LATENCY_BUCKETS", "OUTCOMES", "ServerMetrics"]
+__all__ = ["LABEL_LIMIT", "LATENCY_BUCKETS", "OTHER", "OUTCOMES", "BoundedLabels", "ServerMetrics"]
+
+#: How many distinct offices, Computers and tools get a label of their own in the labelled call counts.
+LABEL_LIMIT = 20
+#: The label value of everything beyond :data:`LABEL_LIMIT`.
+OTHER = "other"
 
 #: Upper bounds (seconds) of the relay latency histogram buckets; a final +Inf bucket follows.
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -51,6 +56,35 @@ OUTCOMES: tuple[str, ...] = (
 )
 
 
+class BoundedLabels:
+    """Label values of one dimension (office, Computer or tool), at most ``limit`` of them.
+
+    The first ``limit`` distinct values get a label of their own, kept for the life of the server
+    so that every exposed counter only grows; every later value is counted as ``"other"``.
+    """
+
+    __slots__ = ("limit", "values")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.values: set[str] = set()
+
+    def __call__(self, value: str | None) -> str:
+        if value is None:
+            return ""
+        values = self.values
+        if value in values:
+            return value
+        if len(values) < self.limit:
+            values.add(value)
+            return value
+        return OTHER
+
+
+def _buckets() -> list[int]:
+    return [0] * (len(LATENCY_BUCKETS) + 1)
+
+
 @dataclass(slots=True)
 class ServerMetrics:
     """Live counters of one :class:`~smcp.server.core.SMCPServer`."""
@@ -81,6 +115,36 @@ class ServerMetrics:
     latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
     latency_sum: float = 0.0
     latency_count: int = 0
+    #: ``(event, office, computer, tool, outcome)`` → count; offices, Computers and tools bounded
+    #: by :class:`BoundedLabels` (``tool`` is ``""`` for events other than ``client:tool_call``).
+    labelled_calls: dict[tuple[str, str, str, str, str], int] = field(default_factory=dict)
+    label_limit: int = LABEL_LIMIT
+    #: event → ``[bucket counts, sum, count]`` of the relay latency of that event.
+    event_latency: dict[str, list[Any]] = field(default_factory=dict)
+    #: role → sessions in an office with that role (``agent``, ``computer``).
+    members: dict[str, int] = field(default_factory=dict)
+    _offices: BoundedLabels | None = None
+    _computers: BoundedLabels | None = None
+    _tools: BoundedLabels | None = None
+
+    def __post_init__(self) -> None:
+        self._offices = BoundedLabels(self.label_limit)
+        self._computers = BoundedLabels(self.label_limit)
+        self._tools = BoundedLabels(self.label_limit)
+
+    def count_labelled(
+        self, event: str, office: str | None, computer: str | None, tool: str | None, outcome: str
+    ) -> None:
+        """Count one answered ``client:*`` request under bounded office/Computer/tool labels."""
+        assert self._offices is not None and self._computers is not None and self._tools is not None
+        key = (event, self._offices(office), self._computers(computer), self._tools(tool), outcome)
+        self.labelled_calls[key] = self.labelled_calls.get(key, 0) + 1
+
+    def member_joined(self, role: str) -> None:
+        self.members[role] = self.members.get(role, 0) + 1
+
+    def member_left(self, role: str) -> None:
+        self.members[role] = max(0, self.members.get(role, 0) - 1)
 
     def count_call(self, event: str, outcome: str) -> None:
         key = (event, outcome)
@@ -93,10 +157,18 @@ class ServerMetrics:
     def count_rejection(self, event: str) -> None:
         self.rejections[event] = self.rejections.get(event, 0) + 1
 
-    def observe_latency(self, seconds: float) -> None:
-        self.latency_buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+    def observe_latency(self, seconds: float, event: str | None = None) -> None:
+        index = bisect_left(LATENCY_BUCKETS, seconds)
+        self.latency_buckets[index] += 1
         self.latency_sum += seconds
         self.latency_count += 1
+        if event is not None:
+            per_event = self.event_latency.get(event)
+            if per_event is None:
+                per_event = self.event_latency[event] = [_buckets(), 0.0, 0]
+            per_event[0][index] += 1
+            per_event[1] += seconds
+            per_event[2] += 1
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready copy of every counter."""
@@ -122,4 +194,13 @@ class ServerMetrics:
                 "sum": self.latency_sum,
                 "count": self.latency_count,
             },
+            "labelled_calls": [
+                {"event": e, "office": o, "computer": c, "tool": t, "outcome": r, "count": n}
+                for (e, o, c, t, r), n in sorted(self.labelled_calls.items())
+            ],
+            "relay_latency_by_event": {
+                event: {"sum": total, "count": count}
+                for event, (_, total, count) in sorted(self.event_latency.items())
+            },
+            "members": dict(sorted(self.members.items())),
         }

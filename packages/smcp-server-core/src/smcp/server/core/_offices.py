@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from smcp.core.errors import ForbiddenError
 from smcp.core.events import EVENTS, NAMESPACE, NotifyEvent, ServerEvent
 from smcp.core.roles import Role
+from smcp.server.core import _tracing
 from smcp.server.core._handlers import Call, Handler, object_handler, pair_handler
 from smcp.server.core._registry import JoinRejected
 
@@ -100,6 +101,8 @@ class Offices:
             await self._announce(NotifyEvent.LEAVE_OFFICE, old_office, role, old_name, sid)
             if old_office != office:
                 await sio.leave_room(sid, old_office, namespace=NAMESPACE)
+        if outcome.entered and outcome.left is None:
+            self._metrics.member_joined(role)
         if outcome.entered:
             await sio.enter_room(sid, office, namespace=NAMESPACE)
             await self._announce(NotifyEvent.ENTER_OFFICE, office, role, name, sid)
@@ -168,6 +171,7 @@ class Offices:
     async def leave(self, sid: str, req: Any) -> None:
         office: str = req.office_id
         before = await self._registry.leave(sid, office)
+        self._metrics.member_left(before.role or Role.COMPUTER)
         self._audit("leave", before.principal, office, before.role or "", before.name, why="left")
         await self.announce_leave(before, sid)
         await self._server.sio.leave_room(sid, office, namespace=NAMESPACE)
@@ -176,6 +180,7 @@ class Offices:
     async def member_gone(self, session: Session) -> None:
         """A member's connection ended (the registry already forgot it): tell its office."""
         if session.office is not None:
+            self._metrics.member_left(session.role or Role.COMPUTER)
             await self.announce_leave(session, session.sid)
             self._metrics.offices = await self._registry.office_count()
 
@@ -193,6 +198,7 @@ class Offices:
     async def _announce(self, event: NotifyEvent, office: str, role: str, name: str, skip: str) -> None:
         key = Role.AGENT.value if role == Role.AGENT else Role.COMPUTER.value
         self._metrics.notifications_total += 1
+        _tracing.short_span(event.value, **{"smcp.office": office, "smcp.role": key, "smcp.name": name})
         await self._server.sio.emit(
             event.value, {"office_id": office, key: name}, to=office, skip_sid=skip, namespace=NAMESPACE
         )
@@ -231,6 +237,7 @@ class Offices:
             session = call.session
             assert session is not None
             self._metrics.notifications_total += 1
+            _tracing.short_span(notify, **{"smcp.office": session.office, "smcp.computer": session.name})
             await self._server.sio.emit(
                 notify, {"computer": session.name}, to=session.office, skip_sid=call.sid, namespace=NAMESPACE
             )
@@ -249,6 +256,8 @@ class Offices:
         if self._server.audit is not None:
             self._server.audit.cancelled(session.office, call.req.req_id)
         self._metrics.notifications_total += 1
+        cancelled = {"smcp.office": session.office, "smcp.req_id": call.req.req_id}
+        _tracing.short_span(NotifyEvent.TOOL_CALL_CANCEL.value, **cancelled)
         await self._server.sio.emit(
             NotifyEvent.TOOL_CALL_CANCEL.value,
             {"agent": session.name, "req_id": call.req.req_id},

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from smcp.core.errors import InternalError, NotFoundError, RequestTimeoutError, SMCPError
 from smcp.core.events import EVENTS, NAMESPACE, ClientEvent, EventSpec
 from smcp.core.roles import Role
+from smcp.server.core import _tracing
 from smcp.server.core._handlers import Call, Handler, object_handler
 from smcp.server.core._socketio_internals import (
     forget_ack,
@@ -125,13 +126,15 @@ class Relay:
                     data = {**data, "timeout": timeout}
             else:
                 deadline = default_timeout
+            if call.span is not None:
+                data = _tracing.forward(call.span, data)
             started = time.perf_counter()
             if target.node is None or target.node == here:
                 reply = await self._forward(target.sid, event, data, deadline)
             else:
                 reply = await self._forward_remote(target, event, data, deadline)
             if isinstance(reply, dict):
-                metrics.observe_latency(time.perf_counter() - started)
+                metrics.observe_latency(time.perf_counter() - started, event)
                 call.outcome = "error" if "code" in reply and "isError" not in reply else "ok"
                 return reply
             call.outcome, payload = self._failure(reply, event, name, deadline)
