@@ -117,5 +117,6 @@ class AgentOverrides(TypedDict, total=False):
     tool_call_grace: float
     reconnect: bool
     rejoin_for: float
+    max_message_size: int
     cache: bool
     cache_kinds: Sequence[CacheKind]
