@@ -175,3 +175,7 @@ async def test_a_name_held_by_a_dead_node_is_free_at_once(nodes: list[RedisClust
     assert outcome.entered and announced == ["old"]
     found = await one.registry.lookup("o", "c")
     assert found is not None and found.sid == "new"
+
+
+async def test_nodes_lists_the_live_nodes(nodes: list[RedisCluster]) -> None:
+    assert await nodes[0].nodes() == await nodes[1].nodes() == ["n1", "n2"]

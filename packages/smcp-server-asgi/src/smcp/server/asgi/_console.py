@@ -80,7 +80,8 @@ class Console:
             raise ValueError("the console needs a non-empty admin token")
         self.server = server
         self.actions = actions
-        self.node_id = node_id or getattr(server, "node_id", None) or default_node_id()
+        cluster = getattr(server, "cluster", None)
+        self.node_id = node_id or (cluster.node if cluster is not None else None) or default_node_id()
         self._token = token.encode()
         self._session_value = hmac.new(self._token, b"smcp-console-session", hashlib.sha256).hexdigest()
         self.calls = CallLog()
@@ -310,6 +311,15 @@ class Console:
             offices[sid] = None if session is None else session.office
         return self.in_flight.snapshot(offices.get)
 
+    async def _nodes(self) -> list[str]:
+        cluster = getattr(self.server, "cluster", None)
+        if cluster is not None:
+            try:
+                return list(await cluster.nodes())
+            except Exception:
+                log.debug("listing the cluster's nodes failed", exc_info=True)
+        return [self.node_id]
+
     async def stats(self, *, series: bool) -> dict[str, Any]:
         metrics = self.server.metrics
         offices = await self.offices(tools=False)
@@ -317,7 +327,7 @@ class Console:
         computers = sum(len(o["computers"]) for o in offices)
         out: dict[str, Any] = {
             "node": self.node_id,
-            "nodes": [self.node_id],
+            "nodes": await self._nodes(),
             "time": round(time.time(), 3),
             "up_s": round(time.time() - self.started, 1),
             "actions": self.actions,

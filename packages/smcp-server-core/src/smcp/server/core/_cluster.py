@@ -168,6 +168,15 @@ class RedisCluster:
             receivers = await self.redis.publish(self.channel(node), text)
         return bool(receivers)
 
+    async def nodes(self) -> list[str]:
+        """Names of the cluster's live nodes (their heartbeat has not expired), this one included."""
+        names = [
+            n.decode() if isinstance(n, bytes) else str(n)
+            for n in await self.redis.smembers(f"{self.prefix}:nodes")
+        ]
+        alive = await asyncio.gather(*(self.redis.exists(f"{self.prefix}:alive:{n}") for n in names))
+        return sorted(n for n, up in zip(names, alive, strict=True) if up)
+
     # -- heartbeat ------------------------------------------------------------------------------
 
     async def _beat(self) -> None:
