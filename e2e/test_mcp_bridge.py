@@ -223,10 +223,11 @@ async def test_stdio_big_results_and_binary_content(lab: BridgeLab) -> None:
         assert item.type == "image"
         data = base64.b64decode(item.data)
         assert len(data) == size and data.startswith(b"\x89PNG")
-        # 1.5 MB of text arrives inline (twice on the wire: content and structuredContent)
+        # 2.5 MB of text arrives inline: over 5 MB on the wire (content and structuredContent),
+        # past aiohttp's 4 MiB WebSocket default that the Agent raises (AgentOptions.max_message_size)
         with anyio.fail_after(60):
-            big = await session.call_tool("comp1__toolbox__big_text", {"n_bytes": 1_500_000})
-        assert not big.is_error and len(text_of(big)) == 1_500_000
+            big = await session.call_tool("comp1__toolbox__big_text", {"n_bytes": 2_500_000})
+        assert not big.is_error and len(text_of(big)) == 2_500_000
 
 
 # -- stdio: changes ---------------------------------------------------------------------------------
