@@ -262,7 +262,7 @@ class Connection:
             await self._drop()
 
     def _notify_handler(self, event: NotifyEvent) -> Callable[[Any], Awaitable[None]]:
-        async def handle(data: Any = None) -> None:
+        async def handle(data: Any = None, *_: Any) -> None:  # extra arguments are ignored, not fatal
             await self._hooks.notified(event, data if isinstance(data, dict) else {})
 
         return handle

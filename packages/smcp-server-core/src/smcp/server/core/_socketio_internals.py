@@ -309,6 +309,12 @@ RESERVED_EVENTS: frozenset[str] = frozenset({"connect", "disconnect", "connect_e
 OnOversized = Callable[[str, str], Awaitable[None]]
 #: ``on_reserved(eio_sid, namespace, ack_id, name)``: an event whose name is reserved or not a string.
 OnReserved = Callable[[str, str, "int | None", Any], Awaitable[None]]
+#: ``on_malformed(eio_sid, text, error)``: a message python-socketio cannot decode as a packet.
+OnMalformed = Callable[[str, str, Exception], Awaitable[None]]
+
+#: What python-socketio raises for a message that is no valid Socket.IO packet (bad JSON, an
+#: unknown packet type, a bad ack id or attachment count, an unexpected binary packet).
+_MALFORMED = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 _SERVER_CLASS: type[Any] | None = None
 
@@ -316,17 +322,21 @@ _SERVER_CLASS: type[Any] | None = None
 def oversize_aware_server_class() -> type[Any]:
     """An ``AsyncServer`` that hands over what python-socketio must not process itself.
 
-    Its constructor takes ``(on_oversized, limit, on_reserved, **AsyncServer kwargs)``:
+    Its constructor takes ``(on_oversized, limit, on_reserved, on_malformed=None, **AsyncServer
+    kwargs)``:
 
     - a text message longer than ``limit`` goes to ``on_oversized`` unparsed, instead of being
       decoded (binary attachments of a packet already started are left to python-socketio);
     - an event whose name is not a string, or is in :data:`RESERVED_EVENTS`, goes to ``on_reserved``
       instead of a handler: python-socketio would hand a client's ``disconnect`` event to the
       server's own disconnect handler (and ``"*"`` to the catch-all with shifted arguments);
+    - a message python-socketio cannot decode goes to ``on_malformed`` instead of being logged by
+      python-engineio as a handler error with its traceback (a client could fill the log);
     - every new Engine.IO socket gets :func:`use_timer_poll`.
 
     Relies on: ``AsyncServer._handle_eio_connect(eio_sid, environ)``,
-    ``_handle_eio_message(eio_sid, data)``, ``_handle_event(eio_sid, namespace, id, data)`` (every
+    ``_handle_eio_message(eio_sid, data)`` (decoding the packet and awaiting only the dispatch, not
+    the event handlers, which run as tasks), ``_handle_event(eio_sid, namespace, id, data)`` (every
     EVENT and completed BINARY_EVENT goes through it, ``data[0]`` the name) and ``_binary_packet``.
     """
     global _SERVER_CLASS  # noqa: PLW0603 - built once, on first use, to keep socketio import lazy
@@ -335,12 +345,18 @@ def oversize_aware_server_class() -> type[Any]:
 
         class OversizeAwareServer(socketio.AsyncServer):  # type: ignore[misc]
             def __init__(
-                self, on_oversized: OnOversized, limit: int, on_reserved: OnReserved, **kwargs: Any
+                self,
+                on_oversized: OnOversized,
+                limit: int,
+                on_reserved: OnReserved,
+                on_malformed: OnMalformed | None = None,
+                **kwargs: Any,
             ) -> None:
                 super().__init__(**kwargs)
                 self._smcp_oversized = on_oversized
                 self._smcp_limit = limit
                 self._smcp_reserved = on_reserved
+                self._smcp_malformed = on_malformed
 
             async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
                 use_timer_poll(self.eio, eio_sid)
@@ -350,7 +366,14 @@ def oversize_aware_server_class() -> type[Any]:
                 if len(data) > self._smcp_limit and eio_sid not in self._binary_packet:
                     await self._smcp_oversized(eio_sid, data if isinstance(data, str) else "")
                     return
-                await super()._handle_eio_message(eio_sid, data)
+                if self._smcp_malformed is None:
+                    await super()._handle_eio_message(eio_sid, data)
+                    return
+                try:
+                    await super()._handle_eio_message(eio_sid, data)
+                except _MALFORMED as exc:
+                    self._binary_packet.pop(eio_sid, None)
+                    await self._smcp_malformed(eio_sid, data if isinstance(data, str) else "", exc)
 
             async def _handle_event(
                 self, eio_sid: str, namespace: str | None, id: int | None, data: Any
