@@ -83,6 +83,7 @@ def test_computer_link_fuzzed(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         "comp1", skill_home=home, spool_dir=tmp_path / "spool", landing_root=tmp_path / "landing"
     )
     loop.run_until_complete(computer.__aenter__())
+    loop.run_until_complete(computer.refresh_skills())
     link = ComputerLink(computer, "http://127.0.0.1:9")
     sio = link.sio
     count = 0
