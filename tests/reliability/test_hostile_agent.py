@@ -82,7 +82,7 @@ def test_agent_notification_handlers_fuzzed(capsys: pytest.CaptureFixture[str]) 
 
                 @seed(SEED)
                 @settings(
-                    max_examples=max(1, CASES // 30),
+                    max_examples=max(1, CASES // 25),
                     deadline=None,
                     database=None,
                     suppress_health_check=list(HealthCheck),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smcp.agent._handlers import AGENT_NOTIFICATIONS
+from smcp.core._engineio_log import EngineIOLog
 from smcp.core.errors import (
     AuthenticationError,
     ConfigError,
@@ -141,7 +142,7 @@ class Connection:
             reconnection_delay_max=5,
             handle_sigint=False,
             logger=False,
-            engineio_logger=False,
+            engineio_logger=EngineIOLog(),
         )
         ns = opts.namespace
         sio.on("connect", self._on_connect, namespace=ns)

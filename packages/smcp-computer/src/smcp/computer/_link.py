@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from smcp.core import handshake
+from smcp.core._engineio_log import EngineIOLog
 from smcp.core.errors import (
     AuthenticationError,
     ConnectError,
@@ -46,12 +47,12 @@ DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 _OPEN_LOG_PREFIXES = ("WebSocket connection accepted with ", "Polling connection accepted with ")
 
 
-class _EngineLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+class _EngineLog(EngineIOLog):
     """engineio's logger for one link: notes ``maxPayload`` from the logged OPEN packet and, like
-    engineio's default, passes on only errors."""
+    engineio's default, passes on only errors (not the benign one of a silent drop)."""
 
     def __init__(self) -> None:
-        super().__init__(logging.getLogger("engineio.client"), {})
+        super().__init__()
         self.max_payload: int | None = None
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
@@ -62,8 +63,7 @@ class _EngineLog(logging.LoggerAdapter):  # type: ignore[type-arg]
                 value = None
             if isinstance(value, int) and value > 0:
                 self.max_payload = value
-        if level >= logging.ERROR:
-            self.logger.log(level, msg, *args, **kwargs)
+        super().log(level, msg, *args, **kwargs)
 
 
 #: Deprecated: ``provider() -> auth object`` (e.g. ``{"token": ...}``), called on every (re)connect.
