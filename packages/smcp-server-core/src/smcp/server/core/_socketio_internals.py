@@ -91,8 +91,14 @@ def use_timer_poll(eio_server: Any, eio_sid: str) -> None:
     deadline (``ping_interval + ping_timeout``) and the same outcomes (``QueueEmpty`` on timeout
     or cancellation, ``[]`` once the queue holds the ``None`` that closes the connection).
 
-    Relies on: ``eio_server.sockets``, the socket's ``queue`` and ``server`` attributes, and
-    ``poll`` being how the socket's writer (WebSocket) and long-poll GET take packets.
+    The subclass also wakes a pending long-poll GET when the session is closed without a CLOSE
+    packet (the client's own CLOSE, a transport failure): python-engineio leaves it waiting until
+    the heartbeat deadline, so a polling client's ``disconnect()`` took about 30 s
+    (``tests/test_server_long_poll.py``).
+
+    Relies on: ``eio_server.sockets``, the socket's ``queue`` and ``server`` attributes, ``poll``
+    being how the socket's writer (WebSocket) and long-poll GET take packets (``[]`` ends both), and
+    ``close(wait=, abort=, reason=)`` queuing a CLOSE packet only when not ``abort``.
     """
     socket = eio_server.sockets.get(eio_sid)
     if socket is None:
@@ -110,6 +116,11 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
     from engineio.exceptions import QueueEmpty
 
     class SMCPSocket(base):  # type: ignore[misc]
+        async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+            await super().close(wait=wait, abort=abort, reason=reason)
+            if abort:  # no CLOSE packet was queued: wake a pending long-poll now, not at its deadline
+                self.queue.put_nowait(None)
+
         async def poll(self) -> list[Any]:
             queue: asyncio.Queue[Any] = self.queue
             try:

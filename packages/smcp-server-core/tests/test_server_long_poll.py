@@ -1,0 +1,62 @@
+"""Pending Engine.IO long-polls are woken when their session ends and at shutdown (issue 18).
+
+python-engineio leaves a polling client's pending GET waiting until the heartbeat deadline when the
+session is closed without a CLOSE packet: a polling client's ``disconnect()`` took about 30 s and a
+shutdown waited for the GETs (uvicorn then cancelled them with an ERROR line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+import socketio
+
+from smcp.server.core import ServerSettings
+from smcp.testing.server import NS, TOKEN, running
+
+pytestmark = pytest.mark.anyio
+
+
+async def polling_client(url: str) -> socketio.AsyncClient:
+    sio = socketio.AsyncClient(reconnection=False)
+    await sio.connect(
+        f"{url}?a2c_version=0.4.0",
+        auth={"token": TOKEN},
+        namespaces=[NS],
+        transports=["polling"],
+        wait_timeout=5,
+    )
+    await asyncio.sleep(0.3)  # its next GET is now pending on the server
+    return sio
+
+
+async def test_a_polling_clients_disconnect_returns_at_once() -> None:
+    async with running(ServerSettings(ping_interval=25, ping_timeout=20)) as smcp:
+        sio = await polling_client(smcp.url)
+        started = time.perf_counter()
+        await asyncio.wait_for(sio.disconnect(), 15)
+        took = time.perf_counter() - started
+        await asyncio.sleep(0.1)
+        assert smcp.server.metrics.connections == 0
+    print(f"\n[long-poll] polling disconnect took {took:.2f} s")
+    assert took < 3
+
+
+async def test_shutdown_wakes_pending_polls(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    started = 0.0
+    async with running(ServerSettings(ping_interval=25, ping_timeout=20)) as smcp:
+        sio = await polling_client(smcp.url)
+        started = time.perf_counter()
+        await asyncio.wait_for(smcp.server.shutdown(), 10)
+    took = time.perf_counter() - started  # shutdown plus uvicorn's own stop
+    with_client = sio.connected
+    await sio.disconnect()
+    print(f"\n[long-poll] shutdown with a polling client took {took:.2f} s")
+    assert took < 3
+    # no "Cancel 1 running task(s), timeout graceful shutdown exceeded" from uvicorn
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("uvicorn")]
+    assert not with_client
