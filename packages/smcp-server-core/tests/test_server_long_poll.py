@@ -60,3 +60,47 @@ async def test_shutdown_wakes_pending_polls(caplog: pytest.LogCaptureFixture) ->
     # no "Cancel 1 running task(s), timeout graceful shutdown exceeded" from uvicorn
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("uvicorn")]
     assert not with_client
+
+
+async def test_sigterm_with_a_polling_client_exits_at_once() -> None:
+    """``smcp-server`` on SIGTERM: exit status 0 well within 2 s, no uvicorn ERROR (it was 5.3 s)."""
+    pytest.importorskip("smcp.server.asgi.cli")
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "smcp.server.asgi.cli", "--host", "127.0.0.1", "--port", "0"]
+    proc = subprocess.Popen(
+        argv,
+        env={**os.environ, "SMCP_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = None
+        for _ in range(20):
+            match = re.match(r"LISTENING (\d+)", proc.stdout.readline())
+            if match:
+                port = int(match.group(1))
+                break
+        assert port is not None
+        sio = await polling_client(f"http://127.0.0.1:{port}")
+        started = time.perf_counter()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, 15)
+        took = time.perf_counter() - started
+        await asyncio.wait_for(sio.disconnect(), 5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert proc.stderr is not None
+    errors = [line for line in proc.stderr.read().splitlines() if "ERROR" in line]
+    print(f"\n[long-poll] SIGTERM with a polling client: exit {code} in {took:.2f} s")
+    assert code == 0
+    assert took < 2
+    assert not errors, errors
