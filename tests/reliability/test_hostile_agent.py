@@ -40,6 +40,19 @@ class Errors(logging.Handler):
         self.records.append(record)
 
 
+def close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is still pending (python-engineio's ping and service tasks), then close ``loop``."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+
+    async def drain() -> None:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    loop.run_until_complete(drain())
+    loop.close()
+
+
 class Recorder:
     """An application handler: records what it was told."""
 
@@ -108,8 +121,8 @@ def test_agent_notification_handlers_fuzzed(capsys: pytest.CaptureFixture[str]) 
     try:
         elapsed = loop.run_until_complete(main())
     finally:
+        close_loop(loop)
         logging.getLogger().removeHandler(errors)
-        loop.close()
     rss_end = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert not errors.records, [f"{r.name}: {r.getMessage()}" for r in errors.records[:5]]
     assert recorder.seen > 0

@@ -47,6 +47,19 @@ class Errors(logging.Handler):
         self.records.append(record)
 
 
+def close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is still pending (python-engineio's ping and service tasks), then close ``loop``."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+
+    async def drain() -> None:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    loop.run_until_complete(drain())
+    loop.close()
+
+
 def well_formed(event: Any, answer: Any) -> bool:
     if event not in EVENTS or not event.startswith("client:"):
         return answer is None  # not a request the Computer serves (python-socketio drops it)
@@ -124,8 +137,8 @@ def test_computer_link_fuzzed(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         assert not link._tasks
     finally:
         loop.run_until_complete(computer.__aexit__(None, None, None))
+        close_loop(loop)
         logging.getLogger().removeHandler(errors)
-        loop.close()
     rss_end = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert not errors.records, [f"{r.name}: {r.getMessage()}" for r in errors.records[:5]]
     # nothing was written outside the Computer's roots

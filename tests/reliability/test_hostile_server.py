@@ -57,6 +57,19 @@ class Errors(logging.Handler):
         self.records.append(record)
 
 
+def close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is still pending (python-engineio's ping and service tasks), then close ``loop``."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+
+    async def drain() -> None:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    loop.run_until_complete(drain())
+    loop.close()
+
+
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -241,8 +254,8 @@ def test_server_handlers_fuzzed_in_process(capsys: pytest.CaptureFixture[str]) -
         grew = rss[-1] - rss[0] if len(rss) > 1 else 0.0
         assert grew < 128, f"max RSS grew by {grew:.0f} MiB over the run"
     finally:
+        close_loop(loop)
         logging.getLogger().removeHandler(errors)
-        loop.close()
     assert not errors.records, [f"{r.name}: {r.getMessage()}" for r in errors.records[:5]]
     with capsys.disabled():
         print(
