@@ -115,7 +115,7 @@ def test_computer_link_fuzzed(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
     @seed(SEED)
     @settings(
-        max_examples=max(1, CASES // 30),
+        max_examples=max(1, CASES // 25),
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),

@@ -214,7 +214,7 @@ def test_server_handlers_fuzzed_in_process(capsys: pytest.CaptureFixture[str]) -
     loop = asyncio.new_event_loop()
     server = SMCPServer(ServerSettings(default_timeout=2.0, grace=0.5), TokenAuth(TOKEN))
     world = World(server)
-    batches = max(1, CASES // 30)
+    batches = max(1, CASES // 25)
     started = time.perf_counter()
     rss: list[float] = []
     spent: list[float] = []
@@ -241,7 +241,7 @@ def test_server_handlers_fuzzed_in_process(capsys: pytest.CaptureFixture[str]) -
             rss.append(rss_mib())
 
     try:
-        # a few more batches than CASES // 30 when they come out short: the count is asserted below
+        # a few more batches than CASES // 25 when they come out short: the count is asserted below
         while world.cases < CASES:
             fuzz()
         elapsed = time.perf_counter() - started
