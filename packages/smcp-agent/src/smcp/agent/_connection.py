@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smcp.agent._handlers import AGENT_NOTIFICATIONS
+from smcp.core._engineio_log import EngineIOLog
 from smcp.core.errors import (
     AuthenticationError,
     ConfigError,
@@ -143,7 +144,7 @@ class Connection:
             reconnection_delay_max=5,
             handle_sigint=False,
             logger=False,
-            engineio_logger=False,
+            engineio_logger=EngineIOLog(),
             websocket_extra_options={"max_msg_size": opts.max_message_size},
         )
         ns = opts.namespace
@@ -270,7 +271,7 @@ class Connection:
             await self._drop()
 
     def _notify_handler(self, event: NotifyEvent) -> Callable[[Any], Awaitable[None]]:
-        async def handle(data: Any = None) -> None:
+        async def handle(data: Any = None, *_: Any) -> None:  # extra arguments are ignored, not fatal
             await self._hooks.notified(event, data if isinstance(data, dict) else {})
 
         return handle

@@ -698,7 +698,9 @@ def mcp_server(  # noqa: PLR0917 - typer maps parameters to options
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point; usage errors are one line on stderr and exit status 2."""
     try:
-        code = app(args=argv, standalone_mode=False)
+        from smcp.core._cli_help import plain_help
+
+        code = plain_help(typer.main.get_command(app))(args=argv, standalone_mode=False)
     except UsageFault as exc:
         _usage_exit(str(exc))
     except typer.Abort:

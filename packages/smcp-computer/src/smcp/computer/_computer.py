@@ -479,7 +479,10 @@ class Computer:
             except TimeoutError:
                 return _typed(results.error_result(f"Confirmation of tool '{entry.name}' timed out"))
             except Exception as exc:
-                return _typed(results.error_result(f"Confirmation of tool '{entry.name}' failed: {exc}"))
+                from smcp.computer._hygiene import public_reason
+
+                reason = public_reason(exc, f"confirmation of tool '{entry.name}'")
+                return _typed(results.error_result(f"Confirmation of tool '{entry.name}' failed: {reason}"))
             _tracing.event("smcp.confirmation", **{"smcp.approved": bool(approved)})
             if not approved:
                 return _typed(results.error_result(CONFIRM_REJECTED_TEXT))
@@ -502,7 +505,9 @@ class Computer:
         except UpstreamAuthError as exc:
             return _typed(_auth_result(exc.status, host.bundle_id))
         except Exception as exc:
-            return _typed(results.error_result(f"调用异常: {exc}"))
+            from smcp.computer._hygiene import public_reason
+
+            return _typed(results.error_result(f"调用异常: {public_reason(exc, f'tool {entry.original!r}')}"))
         wire = results.to_wire(result)
         if entry.config_meta is not None:
             meta = dict(wire.get("meta") or {})

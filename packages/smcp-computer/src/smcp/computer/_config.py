@@ -175,8 +175,9 @@ def parse_config(data: object, *, source: str = "<memory>") -> LoadedConfig:
         problem("<root>", 'expected an object with "servers" and "inputs"')
         return LoadedConfig(problems=problems)
     unknown = set(data) - {"servers", "inputs", "$schema"}
-    for key in sorted(unknown):
-        problem(key, 'unknown top-level key (expected "servers" and "inputs")')
+    for key in sorted(unknown, key=str):  # YAML keys need not be strings
+        where = key if isinstance(key, str) and key else repr(key)
+        problem(where, 'unknown top-level key (expected "servers" and "inputs")')
 
     raw_inputs = data.get("inputs", [])
     seen_inputs: set[str] = set()
@@ -240,6 +241,8 @@ def load_config(path: str | pathlib.Path) -> LoadedConfig:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read the file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     try:
         if file.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -249,6 +252,8 @@ def load_config(path: str | pathlib.Path) -> LoadedConfig:
             data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{file}: line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: nested too deeply to be a configuration") from None
     except Exception as exc:  # yaml.YAMLError and friends
         raise ConfigError(f"{file}: invalid YAML: {exc}") from None
     return parse_config(data, source=str(file))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from smcp.computer import _tracing
 from smcp.core import handshake
+from smcp.core._engineio_log import EngineIOLog
 from smcp.core.errors import (
     AuthenticationError,
     ConnectError,
@@ -47,12 +48,12 @@ DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
 _OPEN_LOG_PREFIXES = ("WebSocket connection accepted with ", "Polling connection accepted with ")
 
 
-class _EngineLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+class _EngineLog(EngineIOLog):
     """engineio's logger for one link: notes ``maxPayload`` from the logged OPEN packet and, like
-    engineio's default, passes on only errors."""
+    engineio's default, passes on only errors (not the benign one of a silent drop)."""
 
     def __init__(self) -> None:
-        super().__init__(logging.getLogger("engineio.client"), {})
+        super().__init__()
         self.max_payload: int | None = None
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
@@ -63,8 +64,7 @@ class _EngineLog(logging.LoggerAdapter):  # type: ignore[type-arg]
                 value = None
             if isinstance(value, int) and value > 0:
                 self.max_payload = value
-        if level >= logging.ERROR:
-            self.logger.log(level, msg, *args, **kwargs)
+        super().log(level, msg, *args, **kwargs)
 
 
 #: Deprecated: ``provider() -> auth object`` (e.g. ``{"token": ...}``), called on every (re)connect.
@@ -397,7 +397,7 @@ class ComputerLink:
                 else:  # a refused WebSocket handshake has no readable body: ask the gate over HTTP
                     self._spawn(self._probe_during_reconnect())
 
-        async def on_cancel(data: Any) -> None:
+        async def on_cancel(data: Any = None, *_: Any) -> None:
             if isinstance(data, dict) and isinstance(data.get("req_id"), str):
                 self.computer.cancel(data["req_id"])
 
@@ -456,10 +456,12 @@ class ComputerLink:
         except SMCPError as exc:
             return _official_payload(exc, self.name)
         except Exception as exc:
-            logger.exception("%s failed", event)
+            from smcp.computer._hygiene import public_reason
+
+            reason = public_reason(exc, str(event))
             if event == ClientEvent.TOOL_CALL:
-                return results.exception_result(str(exc) or type(exc).__name__, type(exc).__name__)
-            return _official_payload(exc, self.name)
+                return results.exception_result(reason, "InternalError")
+            return _official_payload(exc, self.name, reason)
 
     def _fit(self, result: dict[str, Any], tool: str) -> dict[str, Any]:
         """``result``, or an error result when it is larger than the server accepts (sending it would
@@ -480,13 +482,17 @@ class ComputerLink:
         return results.error_result(message)
 
 
-def _official_payload(exc: Exception, computer: str) -> dict[str, Any]:
-    """A flat ErrorPayload whose code the official peers recognise."""
+def _official_payload(exc: Exception, computer: str, reason: str | None = None) -> dict[str, Any]:
+    """A flat ErrorPayload whose code the official peers recognise (``reason``: the text for a
+    foreign exception, whose own text stays in the log)."""
     from smcp.core.errors import OFFICIAL_ERROR_CODES, NotFoundError, SMCPError
 
     if isinstance(exc, SMCPError) and exc.error_code in OFFICIAL_ERROR_CODES:
         return exc.to_payload()
-    reason = exc.message if isinstance(exc, SMCPError) else (str(exc) or type(exc).__name__)
+    if isinstance(exc, SMCPError):
+        reason = exc.message
+    elif reason is None:
+        reason = type(exc).__name__
     return NotFoundError(
         f"Computer '{computer}' could not answer: {reason}",
         details={"computer_name": computer, "reason": "computer_error"},
@@ -541,8 +547,11 @@ async def _get_resources(computer: Computer, req: Any) -> dict[str, Any]:
     except errors.SMCPError:
         raise
     except Exception as exc:
+        from smcp.computer._hygiene import public_reason
+
+        reason = public_reason(exc, f"listing the resources of MCP server '{req.mcp_server}'")
         raise errors.MCPServerNotFoundError(
-            f"MCP server '{req.mcp_server}' failed to list resources: {exc}",
+            f"MCP server '{req.mcp_server}' failed to list resources: {reason}",
             fields={"mcp_server": req.mcp_server},
         ) from exc
 

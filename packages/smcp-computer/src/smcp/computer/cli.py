@@ -402,7 +402,9 @@ async def _run(opts: RunOptions, values: dict[str, str], interactive: bool) -> i
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    from smcp.core._cli_help import plain_help
+
+    plain_help(typer.main.get_command(app))()
 
 
 if __name__ == "__main__":

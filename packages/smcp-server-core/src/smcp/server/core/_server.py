@@ -121,6 +121,7 @@ class SMCPServer:
             self._oversized,
             s.max_message_size,
             self._reserved,
+            self._malformed,
             client_manager=client_manager,
             async_mode="asgi",
             cors_allowed_origins=s.cors_allowed_origins,
@@ -267,6 +268,19 @@ class SMCPServer:
         if ack_id is not None and sid_of(self.sio, eio_sid, namespace) is not None:
             payload = wire.invalid_payload(event, "<event>", reason).to_payload()
             await send_raw_ack(self.sio, eio_sid, namespace, ack_id, payload)
+
+    async def _malformed(self, eio_sid: str, data: str, exc: Exception) -> None:
+        """A message that is no valid Socket.IO packet: logged in one line, answered when it can be."""
+        header = raw_header(data)
+        event = header.event if header is not None else "<packet>"
+        self.metrics.count_rejection(event)
+        log.warning("refused a malformed Socket.IO message (%s): %.80r", exc, data)
+        if header is None or header.kind != "2" or header.ack_id is None:
+            return
+        if sid_of(self.sio, eio_sid, header.namespace) is None:
+            return
+        payload = wire.invalid_payload(event, "<packet>", "not a valid Socket.IO packet").to_payload()
+        await send_raw_ack(self.sio, eio_sid, header.namespace, header.ack_id, payload)
 
     async def _oversized(self, eio_sid: str, data: str) -> None:
         """A message over ``max_message_size``: answer it (or fail its relay) without parsing it."""

@@ -97,8 +97,14 @@ def use_timer_poll(eio_server: Any, eio_sid: str) -> None:
 
     The same subclass reads a WebSocket without a task per message (see :func:`_timer_poll_class`).
 
-    Relies on: ``eio_server.sockets``, the socket's ``queue`` and ``server`` attributes, and
-    ``poll`` being how the socket's writer (WebSocket) and long-poll GET take packets.
+    The subclass also wakes a pending long-poll GET when the session is closed without a CLOSE
+    packet (the client's own CLOSE, a transport failure): python-engineio leaves it waiting until
+    the heartbeat deadline, so a polling client's ``disconnect()`` took about 30 s
+    (``tests/test_server_long_poll.py``).
+
+    Relies on: ``eio_server.sockets``, the socket's ``queue`` and ``server`` attributes, ``poll``
+    being how the socket's writer (WebSocket) and long-poll GET take packets (``[]`` ends both), and
+    ``close(wait=, abort=, reason=)`` queuing a CLOSE packet only when not ``abort``.
     """
     socket = eio_server.sockets.get(eio_sid)
     if socket is None:
@@ -271,6 +277,11 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
             await self.queue.put(None)  # ends the writer
             await writer
             await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+        async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+            await super().close(wait=wait, abort=abort, reason=reason)
+            if abort:  # no CLOSE packet was queued: wake a pending long-poll now, not at its deadline
+                self.queue.put_nowait(None)
 
         async def poll(self) -> list[Any]:
             queue: asyncio.Queue[Any] = self.queue
@@ -510,6 +521,12 @@ RESERVED_EVENTS: frozenset[str] = frozenset({"connect", "disconnect", "connect_e
 OnOversized = Callable[[str, str], Awaitable[None]]
 #: ``on_reserved(eio_sid, namespace, ack_id, name)``: an event whose name is reserved or not a string.
 OnReserved = Callable[[str, str, "int | None", Any], Awaitable[None]]
+#: ``on_malformed(eio_sid, text, error)``: a message python-socketio cannot decode as a packet.
+OnMalformed = Callable[[str, str, Exception], Awaitable[None]]
+
+#: What python-socketio raises for a message that is no valid Socket.IO packet (bad JSON, an
+#: unknown packet type, a bad ack id or attachment count, an unexpected binary packet).
+_MALFORMED = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 _SERVER_CLASS: type[Any] | None = None
 
@@ -517,17 +534,21 @@ _SERVER_CLASS: type[Any] | None = None
 def oversize_aware_server_class() -> type[Any]:
     """An ``AsyncServer`` that hands over what python-socketio must not process itself.
 
-    Its constructor takes ``(on_oversized, limit, on_reserved, **AsyncServer kwargs)``:
+    Its constructor takes ``(on_oversized, limit, on_reserved, on_malformed=None, **AsyncServer
+    kwargs)``:
 
     - a text message longer than ``limit`` goes to ``on_oversized`` unparsed, instead of being
       decoded (binary attachments of a packet already started are left to python-socketio);
     - an event whose name is not a string, or is in :data:`RESERVED_EVENTS`, goes to ``on_reserved``
       instead of a handler: python-socketio would hand a client's ``disconnect`` event to the
       server's own disconnect handler (and ``"*"`` to the catch-all with shifted arguments);
+    - a message python-socketio cannot decode goes to ``on_malformed`` instead of being logged by
+      python-engineio as a handler error with its traceback (a client could fill the log);
     - every new Engine.IO socket gets :func:`use_timer_poll`.
 
     Relies on: ``AsyncServer._handle_eio_connect(eio_sid, environ)``,
-    ``_handle_eio_message(eio_sid, data)``, ``_handle_event(eio_sid, namespace, id, data)`` (every
+    ``_handle_eio_message(eio_sid, data)`` (decoding the packet and awaiting only the dispatch, not
+    the event handlers, which run as tasks), ``_handle_event(eio_sid, namespace, id, data)`` (every
     EVENT and completed BINARY_EVENT goes through it, ``data[0]`` the name) and ``_binary_packet``.
     """
     global _SERVER_CLASS  # noqa: PLW0603 - built once, on first use, to keep socketio import lazy
@@ -536,12 +557,18 @@ def oversize_aware_server_class() -> type[Any]:
 
         class OversizeAwareServer(socketio.AsyncServer):  # type: ignore[misc]
             def __init__(
-                self, on_oversized: OnOversized, limit: int, on_reserved: OnReserved, **kwargs: Any
+                self,
+                on_oversized: OnOversized,
+                limit: int,
+                on_reserved: OnReserved,
+                on_malformed: OnMalformed | None = None,
+                **kwargs: Any,
             ) -> None:
                 super().__init__(**kwargs)
                 self._smcp_oversized = on_oversized
                 self._smcp_limit = limit
                 self._smcp_reserved = on_reserved
+                self._smcp_malformed = on_malformed
 
             async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
                 use_timer_poll(self.eio, eio_sid)
@@ -551,7 +578,14 @@ def oversize_aware_server_class() -> type[Any]:
                 if len(data) > self._smcp_limit and eio_sid not in self._binary_packet:
                     await self._smcp_oversized(eio_sid, data if isinstance(data, str) else "")
                     return
-                await super()._handle_eio_message(eio_sid, data)
+                if self._smcp_malformed is None:
+                    await super()._handle_eio_message(eio_sid, data)
+                    return
+                try:
+                    await super()._handle_eio_message(eio_sid, data)
+                except _MALFORMED as exc:
+                    self._binary_packet.pop(eio_sid, None)
+                    await self._smcp_malformed(eio_sid, data if isinstance(data, str) else "", exc)
 
             async def _handle_event(
                 self, eio_sid: str, namespace: str | None, id: int | None, data: Any

@@ -1,0 +1,106 @@
+"""Pending Engine.IO long-polls are woken when their session ends and at shutdown (issue 18).
+
+python-engineio leaves a polling client's pending GET waiting until the heartbeat deadline when the
+session is closed without a CLOSE packet: a polling client's ``disconnect()`` took about 30 s and a
+shutdown waited for the GETs (uvicorn then cancelled them with an ERROR line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+import socketio
+
+from smcp.server.core import ServerSettings
+from smcp.testing.server import NS, TOKEN, running
+
+pytestmark = pytest.mark.anyio
+
+
+async def polling_client(url: str) -> socketio.AsyncClient:
+    sio = socketio.AsyncClient(reconnection=False)
+    await sio.connect(
+        f"{url}?a2c_version=0.4.0",
+        auth={"token": TOKEN},
+        namespaces=[NS],
+        transports=["polling"],
+        wait_timeout=5,
+    )
+    await asyncio.sleep(0.3)  # its next GET is now pending on the server
+    return sio
+
+
+async def test_a_polling_clients_disconnect_returns_at_once() -> None:
+    async with running(ServerSettings(ping_interval=25, ping_timeout=20)) as smcp:
+        sio = await polling_client(smcp.url)
+        started = time.perf_counter()
+        await asyncio.wait_for(sio.disconnect(), 15)
+        took = time.perf_counter() - started
+        await asyncio.sleep(0.1)
+        assert smcp.server.metrics.connections == 0
+    print(f"\n[long-poll] polling disconnect took {took:.2f} s")
+    assert took < 3
+
+
+async def test_shutdown_wakes_pending_polls(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    started = 0.0
+    async with running(ServerSettings(ping_interval=25, ping_timeout=20)) as smcp:
+        sio = await polling_client(smcp.url)
+        started = time.perf_counter()
+        await asyncio.wait_for(smcp.server.shutdown(), 10)
+    took = time.perf_counter() - started  # shutdown plus uvicorn's own stop
+    with_client = sio.connected
+    await sio.disconnect()
+    print(f"\n[long-poll] shutdown with a polling client took {took:.2f} s")
+    assert took < 3
+    # no "Cancel 1 running task(s), timeout graceful shutdown exceeded" from uvicorn
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("uvicorn")]
+    assert not with_client
+
+
+async def test_sigterm_with_a_polling_client_exits_at_once() -> None:
+    """``smcp-server`` on SIGTERM: exit status 0 well within 2 s, no uvicorn ERROR (it was 5.3 s)."""
+    pytest.importorskip("smcp.server.asgi.cli")
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "smcp.server.asgi.cli", "--host", "127.0.0.1", "--port", "0"]
+    proc = subprocess.Popen(
+        argv,
+        env={**os.environ, "SMCP_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = None
+        for _ in range(20):
+            match = re.match(r"LISTENING (\d+)", proc.stdout.readline())
+            if match:
+                port = int(match.group(1))
+                break
+        assert port is not None
+        sio = await polling_client(f"http://127.0.0.1:{port}")
+        started = time.perf_counter()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, 15)
+        took = time.perf_counter() - started
+        await asyncio.wait_for(sio.disconnect(), 5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert proc.stderr is not None
+    errors = [line for line in proc.stderr.read().splitlines() if "ERROR" in line]
+    print(f"\n[long-poll] SIGTERM with a polling client: exit {code} in {took:.2f} s")
+    assert code == 0
+    assert took < 2
+    assert not errors, errors
