@@ -46,6 +46,17 @@ async def test_connect_auth_and_version(
         assert smcp.server.metrics.connections == 0
 
 
+async def test_a_refused_login_is_logged_at_info_with_the_remote_address(
+    smcp: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    peer = await smcp.peer(connect=False)
+    with caplog.at_level("INFO", logger="smcp.server"), pytest.raises(socketio.exceptions.ConnectionError):
+        await peer.connect(token="wrong")
+    (line,) = [r for r in caplog.records if "refused a connection" in r.getMessage()]
+    assert line.levelname == "INFO" and "127.0.0.1:" in line.getMessage()
+    assert "invalid_credential" in line.getMessage() and "wrong" not in line.getMessage()
+
+
 async def test_version_checked_in_connect_handler_without_gate() -> None:
     # Hosting sio without the HTTP gate (e.g. aiohttp) still refuses other minors.
     from smcp.server.core import SMCPServer

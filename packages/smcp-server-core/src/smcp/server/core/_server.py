@@ -172,9 +172,15 @@ class SMCPServer:
         if principal is None:
             reason = "invalid_credential" if refusal is None else refusal.reason
             self.metrics.count_auth_failure(reason)
-            log.debug("connection refused: authentication failed (%s)", reason, extra={"sid": sid})
+            remote = _remote(environ)
+            log.info(
+                "refused a connection from %s: authentication failed (%s)",
+                remote or "?",
+                reason,
+                extra={"sid": sid},
+            )
             if self.audit is not None:
-                self.audit.record("connect_refused", reason=reason, remote=_remote(environ))
+                self.audit.record("connect_refused", reason=reason, remote=remote)
             if refusal is not None:
                 # ``data`` (optional on the wire) lets a client tell a bad credential from a busy server.
                 raise socketio.exceptions.ConnectionRefusedError(
