@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from smcp.agent import AsyncAgent
 from smcp.core.events import NAMESPACE, NotifyEvent
 from smcp.testing import hostile
+from smcp.testing.inprocess import ErrorRecords, close_loop
 from smcp.testing.server import TOKEN, running
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -29,28 +30,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 CASES = int(os.environ.get("HOSTILE_CASES", "10000"))
 SEED = int(os.environ.get("HOSTILE_SEED", "17"))
 NOTIFY = sorted(e.value for e in NotifyEvent)
-
-
-class Errors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-def close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what is still pending (python-engineio's ping and service tasks), then close ``loop``."""
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in pending:
-        task.cancel()
-
-    async def drain() -> None:
-        await asyncio.gather(*pending, return_exceptions=True)
-
-    loop.run_until_complete(drain())
-    loop.close()
 
 
 class Recorder:
@@ -70,7 +49,7 @@ class Recorder:
 
 
 def test_agent_notification_handlers_fuzzed(capsys: pytest.CaptureFixture[str]) -> None:
-    errors = Errors()
+    errors = ErrorRecords()
     logging.getLogger().addHandler(errors)
     loop = asyncio.new_event_loop()
     count = 0

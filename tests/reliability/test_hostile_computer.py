@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from smcp.computer import Computer, ComputerLink
 from smcp.core.events import NAMESPACE, ClientEvent
 from smcp.testing import hostile
+from smcp.testing.inprocess import ErrorRecords, close_loop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -36,28 +37,6 @@ EVENTS = sorted({*(e.value for e in ClientEvent), "notify:tool_call_cancel"})
 #: Event names are the Computer's and unknown strings: a server can make a python-socketio client
 #: run its own connect/disconnect handlers with events of those names, or break its read loop with
 #: a name that is not a string, but our server relays only the table's client:* events.
-
-
-class Errors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-def close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what is still pending (python-engineio's ping and service tasks), then close ``loop``."""
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in pending:
-        task.cancel()
-
-    async def drain() -> None:
-        await asyncio.gather(*pending, return_exceptions=True)
-
-    loop.run_until_complete(drain())
-    loop.close()
 
 
 def well_formed(event: Any, answer: Any) -> bool:
@@ -89,7 +68,7 @@ def test_computer_link_fuzzed(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     roots = [home, tmp_path / "spool", tmp_path / "landing"]
     before = files_under(tmp_path)
 
-    errors = Errors()
+    errors = ErrorRecords()
     logging.getLogger().addHandler(errors)
     loop = asyncio.new_event_loop()
     computer = Computer(

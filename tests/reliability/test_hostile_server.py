@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from smcp.core.events import EVENTS, NAMESPACE
 from smcp.server.core import ServerSettings, SMCPServer, TokenAuth
 from smcp.testing import hostile
-from smcp.testing.inprocess import InProcessPeer
+from smcp.testing.inprocess import ErrorRecords, InProcessPeer, close_loop
 from smcp.testing.server import TOKEN, running
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -44,30 +44,6 @@ CAST = [
     ("computer", "c2", "o2"),
     None,
 ]
-
-
-class Errors(logging.Handler):
-    """Every record at ERROR or above, from any logger (asyncio's 'never retrieved' included)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-def close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what is still pending (python-engineio's ping and service tasks), then close ``loop``."""
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in pending:
-        task.cancel()
-
-    async def drain() -> None:
-        await asyncio.gather(*pending, return_exceptions=True)
-
-    loop.run_until_complete(drain())
-    loop.close()
 
 
 def rss_mib() -> float:
@@ -209,7 +185,7 @@ JUNK = st.sampled_from(
 
 
 def test_server_handlers_fuzzed_in_process(capsys: pytest.CaptureFixture[str]) -> None:
-    errors = Errors()
+    errors = ErrorRecords()
     logging.getLogger().addHandler(errors)
     loop = asyncio.new_event_loop()
     server = SMCPServer(ServerSettings(default_timeout=2.0, grace=0.5), TokenAuth(TOKEN))
@@ -269,7 +245,7 @@ def test_server_handlers_fuzzed_in_process(capsys: pytest.CaptureFixture[str]) -
 @pytest.mark.anyio
 async def test_server_handlers_fuzzed_over_the_socket(capsys: pytest.CaptureFixture[str]) -> None:
     """A smaller batch through uvicorn and python-socketio clients (WebSocket)."""
-    errors = Errors()
+    errors = ErrorRecords()
     logging.getLogger().addHandler(errors)
     strategy = hostile.batches(senders=3, min_size=30, max_size=30)
     rnd = random.Random(SEED)

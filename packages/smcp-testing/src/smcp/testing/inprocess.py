@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from smcp.core.events import NAMESPACE
 if TYPE_CHECKING:
     from smcp.server.core import SMCPServer
 
-__all__ = ["InProcessPeer"]
+__all__ = ["ErrorRecords", "InProcessPeer", "close_loop"]
 
 _ids = itertools.count(1)
 
@@ -185,3 +186,27 @@ class InProcessPeer:
         if socket is not None:
             await socket.close(wait=False, abort=True)
             self.server.sio.eio.sockets.pop(self.eio_sid, None)
+
+
+class ErrorRecords(logging.Handler):
+    """Keeps every record at ERROR or above (attach it to the root logger to see any logger's)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is still pending on ``loop`` (python-engineio's ping and service tasks), then close it."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+
+    async def drain() -> None:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    loop.run_until_complete(drain())
+    loop.close()
