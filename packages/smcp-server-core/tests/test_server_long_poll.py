@@ -104,3 +104,22 @@ async def test_sigterm_with_a_polling_client_exits_at_once() -> None:
     assert code == 0
     assert took < 2
     assert not errors, errors
+
+
+async def test_a_poll_with_a_session_of_a_previous_run_is_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    """A polling client of the server's previous run comes back after a restart: 400, logged at DEBUG."""
+    import urllib.error
+    import urllib.request
+
+    async with running() as smcp:
+        url = f"{smcp.url}/socket.io/?EIO=4&transport=polling&a2c_version=0.4.0&sid=before-the-restart"
+        with caplog.at_level(logging.DEBUG):
+            for _ in range(2):
+                with pytest.raises(urllib.error.HTTPError) as refused:
+                    await asyncio.to_thread(urllib.request.urlopen, url, timeout=5)
+                assert refused.value.code == 400
+    engineio = [
+        r for r in caplog.records if r.name == "engineio.server" and "Invalid session" in r.getMessage()
+    ]
+    assert engineio and all(r.levelno < logging.WARNING for r in engineio)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

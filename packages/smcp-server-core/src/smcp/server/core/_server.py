@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from smcp.core import wire
+from smcp.core._engineio_log import EngineIOLog
 from smcp.core.errors import BadRequestError
 from smcp.core.events import NAMESPACE
 from smcp.core.versioning import check_version
@@ -129,7 +130,7 @@ class SMCPServer:
             ping_interval=s.ping_interval,
             ping_timeout=s.ping_timeout,
             logger=False,
-            engineio_logger=False,
+            engineio_logger=EngineIOLog("server"),
             serializer=packet_class(json if json is not None else fast_json()),
         )
         limit_output(self.sio.eio, s.effective_output_limit, self._slow_consumer)
