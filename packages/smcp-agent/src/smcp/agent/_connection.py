@@ -31,8 +31,10 @@ from smcp.core.errors import (
 )
 from smcp.core.events import NotifyEvent, ServerEvent
 from smcp.core.handshake import (
+    HANDSHAKE_TIMEOUT,
     Credential,
     auth_object,
+    bounded_handshakes,
     check_join_ack,
     check_url,
     handshake_url,
@@ -142,6 +144,7 @@ class Connection:
             handle_sigint=False,
             logger=False,
             engineio_logger=False,
+            **bounded_handshakes(min(opts.connect_timeout, HANDSHAKE_TIMEOUT)),
         )
         ns = opts.namespace
         sio.on("connect", self._on_connect, namespace=ns)
