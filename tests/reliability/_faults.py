@@ -16,8 +16,8 @@ from smcp.testing.roles import ComputerProcess, ServerProcess, start_computer, s
 
 #: The heartbeat of the servers these tests start: short, so a half-open session is found in
 #: seconds (each requirement is stated relative to ping interval + ping timeout).
-PING_INTERVAL = 2.0
-PING_TIMEOUT = 2.0
+PING_INTERVAL = 3.0
+PING_TIMEOUT = 3.0
 
 
 async def fast_server(procs: ProcessManager, *extra: str, name: str = "server") -> ServerProcess:

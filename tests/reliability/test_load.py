@@ -6,9 +6,8 @@ start, middle and end, and p50/p99 of the call latency.
 CI runs 60 s with ``SMCP_SOAK_PAIRS`` (default 20) pairs, one call per pair per second. What limits
 the size on the 2-core reference machine is CPU: the pairs and their MCP sessions share this one
 test process, which saturates first (100 pairs under a load average of 13: 15 calls/s, p50 7 s).
-The full run is the same test with
-``SMCP_SOAK_SECONDS=300`` (docs/reliability.md). The server is a real ``smcp-server`` process;
-the pairs run in this process and share one streamable-HTTP toolbox MCP server.
+The full run is the same test with ``SMCP_SOAK_SECONDS=300`` (docs/reliability.md). The server
+is a real ``smcp-server`` process; the pairs share one streamable-HTTP toolbox MCP server.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from smcp.agent.errors import SMCPError
-from smcp.core.errors import ConnectionLostError
+from smcp.core.errors import ConnectionLostError, NotConnectedError
 from smcp.testing.roles import DEFAULT_TOKEN, agent, start_server
 
 from ._faults import (
@@ -55,7 +55,10 @@ async def test_server_restart_50_offices(procs, figure) -> None:
         async def all_listed() -> bool:
             if not all_back():
                 return False
-            rooms = await asyncio.gather(*(p.agent.computers() for p in pairs))
+            try:
+                rooms = await asyncio.gather(*(p.agent.computers() for p in pairs))
+            except (SMCPError, ConnectionLostError, NotConnectedError):
+                return False  # a client still between reconnect and re-join
             return all(any(s.name == p.name for s in room) for p, room in zip(pairs, rooms, strict=True))
 
         back = await wait_until(all_listed, 60, every=0.2)

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
 
 SERVERS = int(os.environ.get("SMCP_STORM_SERVERS", "12"))
 CAP = 4
-START_TIMEOUT = 15.0
+START_TIMEOUT = 30.0
 
 
 def _stdio(name: str, args: list[str]) -> StdioServerConfig:

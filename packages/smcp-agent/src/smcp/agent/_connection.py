@@ -32,8 +32,10 @@ from smcp.core.errors import (
 )
 from smcp.core.events import NotifyEvent, ServerEvent
 from smcp.core.handshake import (
+    HANDSHAKE_TIMEOUT,
     Credential,
     auth_object,
+    bounded_handshakes,
     check_join_ack,
     check_url,
     final_refusal,
@@ -146,6 +148,7 @@ class Connection:
             logger=False,
             engineio_logger=EngineIOLog(),
             websocket_extra_options={"max_msg_size": opts.max_message_size},
+            **bounded_handshakes(min(opts.connect_timeout, HANDSHAKE_TIMEOUT)),
         )
         ns = opts.namespace
         sio.on("connect", self._on_connect, namespace=ns)

@@ -136,10 +136,11 @@ class ComputerLink:
             engineio_logger=self._engine_log,
             reconnection=True,
             reconnection_delay=0.5,
-            reconnection_delay_max=5,
+            reconnection_delay_max=3,  # back within seconds of the network's return (a laptop)
             handle_sigint=False,
             request_timeout=request_timeout,
             websocket_extra_options={"max_msg_size": max_message_bytes},
+            **handshake.bounded_handshakes(min(connect_timeout, handshake.HANDSHAKE_TIMEOUT)),
         )
         self._register()
         computer.add_listener(self._on_computer_change)

@@ -8,6 +8,7 @@ are decided here once (docs/protocol.md §2 and §5.2).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -28,9 +29,11 @@ from smcp.core.roles import Role
 from smcp.core.versioning import PROTOCOL_VERSION, VERSION_QUERY_PARAM
 
 __all__ = [
+    "HANDSHAKE_TIMEOUT",
     "Credential",
     "JoinBackoff",
     "auth_object",
+    "bounded_handshakes",
     "check_join_ack",
     "check_url",
     "engineio_path",
@@ -240,3 +243,42 @@ class JoinBackoff:
             yield delay
             spent += delay
             delay = min(delay * 2, self.cap)
+
+
+#: Seconds one connection attempt's handshake may take before the attempt is retried.
+HANDSHAKE_TIMEOUT = 4.0
+
+
+def bounded_handshakes(timeout: float = HANDSHAKE_TIMEOUT) -> dict[str, Any]:
+    """Keyword arguments for python-socketio's ``AsyncClient`` that bound each connection attempt's
+    HTTP handshake (and WebSocket upgrade) to ``timeout`` seconds.
+
+    aiohttp's default session waits up to 5 minutes; a reconnect attempt made while the network
+    was dead would then keep the client away that long after the network is back. An empty
+    mapping when the installed python-engineio does not take a session factory.
+    """
+
+    def session() -> Any:
+        import aiohttp
+
+        # per socket operation, not total: aiohttp reports these as connection errors, which
+        # python-socketio retries (a total timeout would end its reconnect loop)
+        return aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        )
+
+    return {"http_session": session} if _engineio_takes_session_factory() else {}
+
+
+@functools.cache
+def _engineio_takes_session_factory() -> bool:
+    try:
+        import engineio
+
+        def factory() -> None:
+            return None
+
+        probe = engineio.AsyncClient(http_session=factory, handle_sigint=False)
+    except Exception:
+        return False
+    return getattr(probe, "http_factory", None) is factory

@@ -27,9 +27,9 @@ class ServerSettings:
     max_agents_per_office: int = 1
     #: Engine.IO heartbeat, seconds: a peer that vanished without closing its socket keeps its
     #: session (and its name in its office) for at most ``ping_interval + ping_timeout``.
-    #: python-socketio's 25 s + 20 s halved for laptop fleets; the idle cost is in docs/reliability.md.
-    ping_interval: float = 10.0
-    ping_timeout: float = 10.0
+    #: python-socketio's defaults; the trade-off is in docs/reliability.md.
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
     #: ``cors_allowed_origins`` for python-socketio: ``None`` (same origin only: a page of another
     #: site cannot connect with a user's credential), a list of origins, or ``"*"`` (any site).
     cors_allowed_origins: str | list[str] | None = None
