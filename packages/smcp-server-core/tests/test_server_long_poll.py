@@ -113,7 +113,8 @@ async def test_a_poll_with_a_session_of_a_previous_run_is_no_error(caplog: pytes
 
     async with running() as smcp:
         url = f"{smcp.url}/socket.io/?EIO=4&transport=polling&a2c_version=0.4.0&sid=before-the-restart"
-        with caplog.at_level(logging.DEBUG):
+        # another server of this process (engineio_logger=False) may have set engineio.server to ERROR
+        with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="engineio.server"):
             for _ in range(2):
                 with pytest.raises(urllib.error.HTTPError) as refused:
                     await asyncio.to_thread(urllib.request.urlopen, url, timeout=5)
