@@ -27,9 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import socketio
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Probe
+from common import Probe  # a sibling: this script's folder is sys.path[0]
 
 from smcp.server.core import (
     AuditTrail,
