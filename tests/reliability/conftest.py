@@ -37,11 +37,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def procs(request: pytest.FixtureRequest) -> Iterator[ProcessManager]:
     log_dir = LOG_ROOT / sanitize(request.node.nodeid)
     if log_dir.exists():

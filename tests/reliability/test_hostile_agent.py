@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given, seed
 
 from smcp.agent import AsyncAgent
 from smcp.core.events import NAMESPACE, NotifyEvent
@@ -73,13 +73,7 @@ def test_agent_notification_handlers_fuzzed(capsys: pytest.CaptureFixture[str]) 
                             await sio._trigger_event(event, NAMESPACE, *args)
 
                 @seed(SEED)
-                @settings(
-                    max_examples=max(1, CASES // 25),
-                    deadline=None,
-                    database=None,
-                    suppress_health_check=list(HealthCheck),
-                    phases=[Phase.generate],  # seeded: a failure reproduces; shrinking it takes minutes
-                )
+                @hostile.fuzz_settings(CASES // 25)
                 @given(cases_strategy)
                 def fuzz(cases: list[tuple[int, Any, tuple[Any, ...], bool]]) -> None:
                     nonlocal count

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given, seed
 
 from smcp.computer import Computer, ComputerLink
 from smcp.core.events import NAMESPACE, ClientEvent
@@ -93,13 +93,7 @@ def test_computer_link_fuzzed(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     cases_strategy = hostile.batches(EVENTS, others=hostile.UNKNOWN_NAMES)
 
     @seed(SEED)
-    @settings(
-        max_examples=max(1, CASES // 25),
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        phases=[Phase.generate],  # seeded: a failure reproduces; shrinking it takes minutes
-    )
+    @hostile.fuzz_settings(CASES // 25)
     @given(cases_strategy)
     def fuzz(cases: list[tuple[int, Any, tuple[Any, ...], bool]]) -> None:
         nonlocal count

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given, seed
 from hypothesis import strategies as st
 
 from smcp.computer import ConfigError
@@ -79,13 +79,7 @@ def test_fuzzed_config_files_never_crash_the_loader(tmp_path: Path) -> None:
     count = 0
 
     @seed(SEED)
-    @settings(
-        max_examples=CASES,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        phases=[Phase.generate],
-    )
+    @hostile.fuzz_settings(CASES)
     @given(CONFIGS, st.sampled_from(["json", "yaml"]), st.sampled_from([0, 0, 0, 1, 2, 3, 4]))
     def fuzz(data: Any, kind: str, mangle: int) -> None:
         nonlocal count

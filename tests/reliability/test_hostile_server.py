@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from smcp.core.events import EVENTS, NAMESPACE
@@ -196,14 +196,7 @@ def test_server_handlers_fuzzed_in_process(capsys: pytest.CaptureFixture[str]) -
     spent: list[float] = []
 
     @seed(SEED)
-    @settings(
-        max_examples=batches,
-        deadline=None,
-        database=None,
-        derandomize=False,
-        suppress_health_check=list(HealthCheck),
-        phases=[Phase.generate],  # seeded: a failure reproduces; shrinking it takes minutes
-    )
+    @hostile.fuzz_settings(batches)
     @given(
         hostile.batches(senders=len(CAST)),
         st.lists(st.tuples(st.integers(0, len(CAST) - 1), JUNK), max_size=2),

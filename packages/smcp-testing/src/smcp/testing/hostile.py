@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from smcp.core.events import EVENTS
@@ -21,6 +22,7 @@ __all__ = [
     "HUGE",
     "UNKNOWN_NAMES",
     "event_names",
+    "fuzz_settings",
     "json_values",
     "nested",
     "payloads",
@@ -177,3 +179,16 @@ def batches(
         return out
 
     return st.builds(combine, pool, st.lists(case, min_size=min_size, max_size=max_size))
+
+
+def fuzz_settings(examples: int) -> settings:
+    """Hypothesis settings of a seeded fuzz run (decorate with ``@seed(...)`` too): ``examples``
+    draws, no deadline, no example database, generation only (the seed reproduces a failure;
+    shrinking one takes minutes)."""
+    return settings(
+        max_examples=max(1, examples),
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate],
+    )
