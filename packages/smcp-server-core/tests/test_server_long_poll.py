@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import pytest
 import socketio
@@ -124,3 +125,25 @@ async def test_a_poll_with_a_session_of_a_previous_run_is_no_error(caplog: pytes
     ]
     assert engineio and all(r.levelno < logging.WARNING for r in engineio)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_stock_polling_client_survives_a_burst_of_calls_and_answers() -> None:
+    """python-engineio's client posts every queued packet in one payload and refuses a long-poll
+    answer of more than 16: the server reads large posts and answers a poll with at most 16."""
+    async with running() as smcp:
+        await smcp.computer("c1")
+        sio = await polling_client(smcp.url)
+        try:
+            join = {"role": "agent", "name": "a1", "office_id": "o1"}
+            ok = await sio.call("server:join_office", join, namespace=NS, timeout=5)
+            assert ok in (True, [True, None], (True, None))
+
+            async def call(i: int) -> Any:
+                request = {"computer": "c1", "agent": "a1", "req_id": f"r{i}", "tool_name": "t", "params": {}}
+                return await sio.call("client:tool_call", request, namespace=NS, timeout=10)
+
+            replies = await asyncio.wait_for(asyncio.gather(*(call(i) for i in range(40))), 20)
+            assert len(replies) == 40
+            assert sio.connected and sio.transport() == "polling"
+        finally:
+            await asyncio.wait_for(sio.disconnect(), 15)

@@ -74,6 +74,7 @@ def _poll_socket(cls: type[Any]) -> Any:
     sock = object.__new__(cls)
     sock.queue = asyncio.Queue()
     sock.server = types.SimpleNamespace(ping_interval=5.0, ping_timeout=0.0)
+    sock.upgraded = True  # the WebSocket writer's poll
     return sock
 
 
@@ -171,6 +172,23 @@ async def test_poll_hands_the_writer_a_bounded_batch() -> None:
     assert sock.smcp_queued == 2 * len(big)
     assert len(await sock.poll()) == 2
     assert sock.smcp_queued == 0
+
+
+@pytest.mark.anyio
+async def test_a_long_poll_is_answered_with_at_most_16_packets() -> None:
+    from engineio import async_socket, payload
+    from engineio import packet as eio_packet
+
+    assert payload.Payload.max_decode_packets == 16  # what python-engineio's client accepts
+    sock = _poll_socket(_timer_poll_class(async_socket.AsyncSocket))
+    sock.upgraded = False
+    for i in range(40):
+        sock.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=f"4{i}"))
+    assert [len(await sock.poll()) for _ in range(3)] == [16, 16, 8]
+    sock.upgraded = True
+    for i in range(40):
+        sock.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=f"4{i}"))
+    assert len(await sock.poll()) == 40
 
 
 def test_packet_internals_still_exist() -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from smcp.agent._handlers import AGENT_NOTIFICATIONS
 from smcp.core._engineio_log import EngineIOLog
+from smcp.core._socketio_internals import socketio_client
 from smcp.core.errors import (
     AuthenticationError,
     ConfigError,
@@ -140,7 +141,7 @@ class Connection:
         self._refusal = None
         self._ever_connected = False
         opts = self.options
-        sio = socketio.AsyncClient(
+        sio = socketio_client(
             reconnection=opts.reconnect,
             reconnection_delay=0.5,
             reconnection_delay_max=5,

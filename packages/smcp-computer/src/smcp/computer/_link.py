@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from smcp.computer import _tracing
 from smcp.core import handshake
 from smcp.core._engineio_log import EngineIOLog
+from smcp.core._socketio_internals import socketio_client
 from smcp.core.errors import (
     AuthenticationError,
     ConnectError,
@@ -104,7 +105,6 @@ class ComputerLink:
         max_message_bytes: int = 16 * 1024 * 1024,
         rejoin: handshake.JoinBackoff | None = None,
     ) -> None:
-        import socketio
 
         if auth_provider is not None:
             warnings.warn(
@@ -132,7 +132,7 @@ class ComputerLink:
         self._rejoin_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._engine_log = _EngineLog()
-        self.sio: socketio.AsyncClient = socketio.AsyncClient(
+        self.sio: socketio.AsyncClient = socketio_client(
             engineio_logger=self._engine_log,
             reconnection=True,
             reconnection_delay=0.5,

@@ -9,9 +9,12 @@ or no longer behaves so.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from smcp.core._socketio_internals import TESTED_ENGINEIO, TESTED_SOCKETIO, packet_class
 
 if TYPE_CHECKING:
     import socketio
@@ -38,49 +41,6 @@ __all__ = [
     "trigger_ack",
     "use_timer_poll",
 ]
-
-# Versions the internals below were checked against: [low, high).
-TESTED_SOCKETIO = ((5, 13), (6, 0))
-TESTED_ENGINEIO = ((4, 11), (5, 0))
-
-
-def packet_class(json_module: Any = None) -> type[Any]:
-    """A Socket.IO packet class for ``AsyncServer(serializer=...)``.
-
-    It encodes with ``json_module`` (when given; set on this class only, not process-wide) and
-    looks for binary attachments only when the JSON codec refuses a payload, instead of
-    python-socketio's recursive scan of every outgoing payload (``Packet.data_is_binary``): SMCP
-    payloads are plain JSON, so the scan almost never finds anything. A payload that does hold
-    ``bytes`` is still sent as a binary event or ack with attachments, as python-socketio would.
-
-    Relies on: ``Packet.uses_binary_events`` (checked in ``Packet.__init__``), the ``packet_type``
-    and ``data`` attributes, and ``Packet.encode`` building ``BINARY_EVENT``/``BINARY_ACK``
-    packets from ``packet_type``.
-    """
-    from socketio import packet
-
-    base = packet.Packet
-    binary_types = {packet.EVENT: packet.BINARY_EVENT, packet.ACK: packet.BINARY_ACK}
-
-    class SMCPPacket(base):  # type: ignore[misc,valid-type]
-        uses_binary_events = False
-        packet_type: int
-        data: Any
-
-        def encode(self) -> Any:
-            try:
-                return super().encode()
-            except TypeError:
-                binary_type = binary_types.get(self.packet_type)
-                if binary_type is None or not base.data_is_binary(self.data):
-                    raise
-                self.packet_type = binary_type
-                return super().encode()
-
-    if json_module is not None:
-        SMCPPacket.json = json_module
-    return SMCPPacket
-
 
 _SOCKET_CLASSES: dict[type[Any], type[Any]] = {}
 
@@ -123,6 +83,13 @@ OnOverflow = Callable[[str, int], Awaitable[None]]
 
 #: Most bytes one ``poll`` hands to the writer at once, so the backlog stays in the counted queue.
 _BATCH_BYTES = 1024 * 1024
+
+#: python-engineio's clients refuse a long-poll answer of more than 16 packets (its
+#: ``Payload.max_decode_packets``) and post every packet they have queued in one request: the
+#: server answers a poll with at most 16 and reads a posted payload of up to 1,000 (its size is
+#: bounded by ``max_http_buffer_size`` as before).
+_POLL_PACKETS = 16
+_POST_PACKETS = 1000
 
 
 def _packet_size(pkt: Any) -> int:
@@ -174,7 +141,11 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
     """
     from engineio import exceptions
     from engineio import packet as eio_packet
+    from engineio import payload as eio_payload
     from engineio.exceptions import QueueEmpty
+
+    class _PostedPayload(eio_payload.Payload):  # type: ignore[misc]
+        max_decode_packets = _POST_PACKETS
 
     async def write_loop(sock: Any, ws: Any) -> None:
         while True:
@@ -278,6 +249,14 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
             await writer
             await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
+        async def handle_post_request(self, environ: dict[str, Any]) -> None:
+            length = int(environ.get("CONTENT_LENGTH", "0"))
+            if length > self.server.max_http_buffer_size:
+                raise exceptions.ContentTooLongError()
+            body = (await environ["wsgi.input"].read(length)).decode("utf-8")
+            for pkt in _PostedPayload(encoded_payload=body).packets:
+                await self.receive(pkt)
+
         async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
             await super().close(wait=wait, abort=abort, reason=reason)
             if abort:  # no CLOSE packet was queued: wake a pending long-poll now, not at its deadline
@@ -299,7 +278,8 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
                 return []
             packets = [first]
             taken = _packet_size(first)
-            while taken < _BATCH_BYTES:
+            most = _POLL_PACKETS if not self.upgraded else math.inf
+            while taken < _BATCH_BYTES and len(packets) < most:
                 try:
                     pkt = queue.get_nowait()
                 except asyncio.QueueEmpty:
