@@ -160,6 +160,21 @@ def hook_computer() -> None:
 
     host_cls._transport = wrapped_transport  # type: ignore[method-assign]
 
+    try:
+        from smcp.computer import _stdio
+    except ImportError:  # an older checkout on PYTHONPATH: mcp's writer, marked by _WriteProxy
+        _stdio = None
+    if _stdio is not None:
+        direct_send = _stdio.DirectStdin.send
+
+        async def marked_send(self: Any, item: Any) -> None:  # the host writes stdin itself
+            msg = getattr(item.message, "root", item.message)
+            await direct_send(self, item)
+            if getattr(msg, "method", None) == "tools/call":
+                mark("C.mcp_write")
+
+        _stdio.DirectStdin.send = marked_send  # type: ignore[method-assign]
+
     def around(cls: Any, name: str, tag: str) -> None:
         fn = getattr(cls, name)
 

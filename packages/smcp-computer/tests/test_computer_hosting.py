@@ -350,3 +350,52 @@ async def test_permanent_failures_are_not_retried(
         assert status.last_error is not None and needle in status.last_error
         assert "Connection closed" not in status.last_error
         await computer.close()
+
+
+async def test_stdio_requests_are_written_by_the_host_even_past_a_full_pipe(
+    toolbox: Computer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smcp.computer import _stdio
+
+    written: list[str] = []
+    send = _stdio.DirectStdin.send
+
+    async def counting(self: Any, item: Any) -> None:
+        written.append(getattr(item.message, "method", ""))
+        await send(self, item)
+
+    monkeypatch.setattr(_stdio.DirectStdin, "send", counting)
+    text = "ü" * (400 * 1024)  # 800 KB of UTF-8: more than a pipe holds, so the write waits on drain
+    results = await asyncio.gather(*(toolbox.call_tool("tb__say", {"text": text}, 20) for _ in range(3)))
+    assert [r["content"][0]["text"] == text for r in results] == [True, True, True]
+    assert written.count("tools/call") == 3
+
+
+async def test_direct_stdin_reports_a_dead_child_as_a_broken_stream() -> None:
+    import anyio
+    import mcp_types
+    from mcp.shared.message import SessionMessage
+
+    from smcp.computer._stdio import DirectStdin
+
+    process = await anyio.open_process([sys.executable, "-c", "import sys; print(sys.stdin.readline().strip())"])
+    inner_closed: list[bool] = []
+
+    class Inner:
+        async def aclose(self) -> None:
+            inner_closed.append(True)
+
+    stream = DirectStdin.wrap(Inner(), process)
+    assert isinstance(stream, DirectStdin)
+    ping = SessionMessage(message=mcp_types.JSONRPCRequest(jsonrpc="2.0", id=1, method="ping"))
+    async with stream:
+        await stream.send(ping)
+        assert process.stdout is not None
+        line = await process.stdout.receive()
+        assert json.loads(line) == {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        await process.wait()
+        with pytest.raises(anyio.BrokenResourceError):
+            for _ in range(50):  # the first writes may still land in the pipe's buffer
+                await stream.send(ping)
+    assert inner_closed == [True]
+    await process.aclose()

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TextIO
 
 from smcp.computer._config import bundle_id_of
+from smcp.computer._stdio import DirectStdin
 
 if TYPE_CHECKING:
     import mcp_types
@@ -372,6 +373,9 @@ class MCPServerHost:
 
         async with contextlib.AsyncExitStack() as stack:
             read, write = await stack.enter_async_context(self._transport(config))
+            if config.type == "stdio" and spawned:
+                params: Any = config.server_parameters
+                write = DirectStdin.wrap(write, spawned[0], params.encoding, params.encoding_error_handler)
             try:
                 broken = asyncio.Event()
                 import mcp_types
