@@ -82,6 +82,8 @@ class _Server:
         self.sio.on("echo", self._echo)
         self.sio.on("ask", self._ask)
         self.sio.on("drop", self._drop)
+        self.sio.on("record", self._record)
+        self.seen: list[Any] = []
 
     async def _echo(self, sid: str, data: Any) -> Any:
         return data
@@ -90,6 +92,9 @@ class _Server:
         slow = asyncio.ensure_future(self.sio.call("slow", data, to=sid, timeout=5))
         fast = await self.sio.call("fast", data, to=sid, timeout=5)
         return [fast, await slow]
+
+    async def _record(self, sid: str, data: Any) -> None:
+        self.seen.append(data)
 
     async def _drop(self, sid: str, data: Any) -> None:
         await self.sio.disconnect(sid)
@@ -208,3 +213,23 @@ async def test_disconnect_is_prompt_and_leaves_no_loop_running() -> None:
         assert eio.state == "disconnected"
         assert eio.write_loop_task is None
         assert eio.read_loop_task.done()
+
+
+async def test_packets_leave_in_the_order_they_were_sent() -> None:
+    server = _Server()
+    async with _connected(server) as sio:
+        big = "x" * 300_000  # frames past aiohttp's buffer limit: some sends wait on drain
+        await asyncio.gather(*(sio.emit("record", [i, big if i % 7 == 0 else ""]) for i in range(300)))
+        async with asyncio.timeout(10):
+            while len(server.seen) < 300:
+                await asyncio.sleep(0.02)
+        assert [n for n, _ in server.seen] == list(range(300))
+
+
+async def test_an_idle_writer_outlives_its_deadline_while_packets_go_out_directly() -> None:
+    server = _Server(ping=(1, 1))  # the writer's idle deadline: max(1, 1) + 5 s
+    async with _connected(server) as sio:
+        eio = sio.eio
+        await asyncio.sleep(7.5)  # pongs went out as direct sends the whole time
+        assert sio.connected and eio.write_loop_task is not None
+        assert await sio.call("echo", "still here", timeout=5) == "still here"

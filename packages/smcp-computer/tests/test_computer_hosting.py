@@ -194,6 +194,23 @@ async def test_timeout_and_cancel(toolbox: Computer) -> None:
     assert (await toolbox.call_tool("tb__add", {"a": 1, "b": 1}, 5))["content"][0]["text"] == "2"
 
 
+async def test_cancelling_the_caller_is_not_taken_for_a_cancelled_call(toolbox: Computer) -> None:
+    call = asyncio.create_task(toolbox.call_tool("tb__slow_echo", {"text": "x", "seconds": 5}, 30, "c2"))
+    await asyncio.sleep(0.3)
+    call.cancel()  # the caller itself goes away: that is not the Agent's cancel
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(call, 5)
+    assert toolbox.cancel("c2") is False  # forgotten once it ended
+    both = asyncio.create_task(toolbox.call_tool("tb__slow_echo", {"text": "x", "seconds": 5}, 30, "c3"))
+    await asyncio.sleep(0.3)
+    assert toolbox.cancel("c3") is True
+    assert toolbox.cancel("c3") is False  # already being cancelled
+    both.cancel()  # and the caller goes away too: the caller's cancellation wins
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(both, 5)
+    assert (await toolbox.call_tool("tb__add", {"a": 1, "b": 2}, 5))["content"][0]["text"] == "3"
+
+
 async def test_slow_call_does_not_block_listing(toolbox: Computer) -> None:
     call = asyncio.create_task(toolbox.call_tool("tb__slow_echo", {"text": "x", "seconds": 2}, 10))
     await asyncio.sleep(0.1)
@@ -378,7 +395,8 @@ async def test_direct_stdin_reports_a_dead_child_as_a_broken_stream() -> None:
 
     from smcp.computer._stdio import DirectStdin
 
-    process = await anyio.open_process([sys.executable, "-c", "import sys; print(sys.stdin.readline().strip())"])
+    echo_one_line = "import sys; print(sys.stdin.readline().strip())"
+    process = await anyio.open_process([sys.executable, "-c", echo_one_line])
     inner_closed: list[bool] = []
 
     class Inner:

@@ -147,7 +147,7 @@ class Computer:
         for config in servers:
             self._add_host(config)
         self._tools = ToolRegistry()
-        self._inflight: dict[str, asyncio.Task[ToolResult]] = {}
+        self._inflight: dict[str, asyncio.Task[Any]] = {}  # req_id -> the task running that call
         self._cancelled: set[str] = set()
         self.history: collections.deque[CallRecord] = collections.deque(maxlen=HISTORY_SIZE)
         self._window_sets: dict[str, frozenset[str]] = {}
@@ -399,21 +399,25 @@ class Computer:
         if entry is None:
             return _typed(self._unknown_tool_result(exposed_name))
         started, started_at = time.monotonic(), time.time()
-        task = asyncio.ensure_future(self._confirm_and_run(entry, params, timeout or None))
-        if req_id is not None:
+        run = self._confirm_and_run(entry, params, timeout or None)
+        task = asyncio.current_task() if req_id is not None else None
+        if task is None or req_id is None:
+            result = await run
+        else:
+            # cancellable in the caller's own task: cancel() cancels it, and the CancelledError that
+            # cancel() caused (and no other) becomes the cancelled result
             self._inflight[req_id] = task
-        try:
-            result = await task
-        except asyncio.CancelledError:
-            if req_id is not None and req_id in self._cancelled and not _current_cancelling():
-                result = _typed(results.cancelled_result())
-            else:
-                task.cancel()
-                raise
-        finally:
-            if req_id is not None and self._inflight.get(req_id) is task:
-                del self._inflight[req_id]
-                self._cancelled.discard(req_id)
+            try:
+                result = await run
+            except asyncio.CancelledError:
+                if req_id in self._cancelled and task.uncancel() == 0:
+                    result = _typed(results.cancelled_result())
+                else:
+                    raise
+            finally:
+                if self._inflight.get(req_id) is task:
+                    del self._inflight[req_id]
+                    self._cancelled.discard(req_id)
         if self._blobs.needs_sideband(result):  # type: ignore[arg-type]
             try:
                 result = _typed(await asyncio.to_thread(self._blobs.apply_sideband, result))  # type: ignore[arg-type]
@@ -450,7 +454,7 @@ class Computer:
     def cancel(self, req_id: str) -> bool:
         """Cancel an in-flight call by its request id; unknown ids are ignored (returns False)."""
         task = self._inflight.get(req_id)
-        if task is None or task.done():
+        if task is None or task.done() or req_id in self._cancelled:
             return False
         self._cancelled.add(req_id)
         task.cancel()
@@ -567,11 +571,6 @@ class Computer:
     async def put_blob(self, request: PutBlobReq | dict[str, Any]) -> dict[str, Any]:
         """Store one upload chunk; the ``PutBlobRet`` wire dict (raises 4019)."""
         return await self._uploads.put_chunk(request)
-
-
-def _current_cancelling() -> int:
-    task = asyncio.current_task()
-    return task.cancelling() if task is not None else 0
 
 
 def _typed(result: dict[str, Any]) -> ToolResult:

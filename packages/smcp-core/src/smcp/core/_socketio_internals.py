@@ -83,11 +83,14 @@ def client_class() -> type[socketio.AsyncClient]:
     """``socketio.AsyncClient`` on an Engine.IO client that moves packets without a task each.
 
     python-engineio's client wraps every WebSocket read and every wait of its writer in
-    ``asyncio.wait_for`` (a new task each on Python 3.11) and hands every received message to
-    python-socketio in a new task. The Engine.IO client here reads and waits under
-    ``asyncio.timeout`` in the loops' own tasks, with the same deadlines and outcomes, and
-    dispatches a Socket.IO ACK in the read loop itself: an ack only completes a waiting call, so it
-    needs no task of its own (events still get one, since a handler may take long). Polling
+    ``asyncio.wait_for`` (a new task each on Python 3.11), hands every packet to send to its writer
+    task and every received message to python-socketio in a new task. The Engine.IO client here
+    reads and waits under ``asyncio.timeout`` in the loops' own tasks, with the same deadlines and
+    outcomes; writes a WebSocket frame from the sending task when nothing is queued or being
+    written before it (aiohttp writes a frame whole and waits only on a full buffer, so frames
+    keep their order; otherwise the packet is queued for the writer as before); and dispatches a
+    Socket.IO ACK in the read loop itself: an ack only completes a waiting call, so it needs no
+    task of its own (events still get one, since a handler may take long). Polling
     connections get two fixes: python-engineio's server decodes at most 16 packets per payload
     while its client posts everything queued in one request, and its server answers a long-poll
     with every queued packet while its client refuses more than 16: a burst of 17 broke either way.
@@ -141,9 +144,28 @@ def _engine_client_class() -> type[Any]:
         ping_interval: float
         ping_timeout: float
 
+        _smcp_writing = False  # a frame is being written (by the writer or a direct send)
+        _smcp_sent_at = 0.0  # loop time of the last direct send
+
         async def _send_packet(self, pkt: Any) -> None:
-            if self.state == "connected":
-                self.queue.put_nowait(pkt)  # unbounded: put() would only add an await
+            if self.state != "connected":
+                return
+            queue = self.queue
+            if not self._smcp_writing and self.current_transport == "websocket" and queue.empty():
+                # nothing is waiting to be sent before this packet: write it from this task
+                self._smcp_writing = True
+                try:
+                    if pkt.binary:
+                        await self.ws.send_bytes(pkt.encode())
+                    else:
+                        await self.ws.send_str(pkt.encode())
+                    self._smcp_sent_at = asyncio.get_running_loop().time()
+                    return
+                except Exception:  # closed: queue it, the writer meets the error and ends
+                    pass
+                finally:
+                    self._smcp_writing = False
+            queue.put_nowait(pkt)  # unbounded: put() would only add an await
 
         async def _receive_packet(self, pkt: Any) -> None:
             data = pkt.data
@@ -227,6 +249,8 @@ def _engine_client_class() -> type[Any]:
                         async with asyncio.timeout(idle):
                             first = await queue.get()
                     except TimeoutError:
+                        if asyncio.get_running_loop().time() - self._smcp_sent_at < idle:
+                            continue  # the packets went out as direct sends
                         self.logger.error("packet queue is empty, aborting")
                         break
                     except asyncio.CancelledError:
@@ -253,6 +277,7 @@ def _engine_client_class() -> type[Any]:
             self.write_loop_task = None
 
         async def _send_frames(self, packets: list[Any]) -> bool:
+            self._smcp_writing = True  # a direct send now queues behind these
             try:
                 for pkt in packets:
                     if pkt.binary:
@@ -263,6 +288,8 @@ def _engine_client_class() -> type[Any]:
             except closed_errors:
                 self.logger.info("Write loop: WebSocket connection was closed, aborting")
                 return False
+            finally:
+                self._smcp_writing = False
             return True
 
         async def _post(self, packets: list[Any]) -> bool:
