@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import json
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from smcp.computer import _tracing
 from smcp.core import handshake
 from smcp.core._engineio_log import EngineIOLog
+from smcp.core._json import fast_json
 from smcp.core._socketio_internals import socketio_client
 from smcp.core.errors import (
     AuthenticationError,
@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["AuthProvider", "ComputerLink", "JoinError"]
 
 logger = logging.getLogger("smcp.computer")
+
+#: What measures a result's size on the wire (the codec the packets are encoded with).
+_CODEC = fast_json()
 
 #: The size limit assumed when the server's Engine.IO handshake did not say (our server's default).
 DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
@@ -470,7 +473,8 @@ class ComputerLink:
         from smcp.core import results
 
         limit = self.max_payload
-        size = len(json.dumps(result, separators=(",", ":"), default=str).encode()) + 256  # + packet framing
+        encoded = _CODEC.dumps(result, separators=(",", ":"), default=str)
+        size = len(encoded.encode()) + 256  # + packet framing
         if size <= limit:
             return result
         message = (
