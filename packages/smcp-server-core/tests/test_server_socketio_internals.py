@@ -389,6 +389,7 @@ def test_raw_header_reads_python_socketio_encoding() -> None:
 # -- the WebSocket reader without a task per message -------------------------------------------
 
 HANG = object()  # the scripted client sends nothing more
+PAUSE = object()  # the scripted client waits 0.12 s
 
 
 class _ScriptedWS:
@@ -401,6 +402,9 @@ class _ScriptedWS:
 
     async def wait(self) -> Any:
         item = self.script.pop(0) if self.script else HANG
+        while item is PAUSE:  # a gap shorter than the read deadline
+            await asyncio.sleep(0.12)
+            item = self.script.pop(0) if self.script else HANG
         if item is HANG:
             await asyncio.sleep(3600)
         if isinstance(item, type) and issubclass(item, BaseException):
@@ -447,6 +451,11 @@ SCRIPTS = {
     "transport error during the probe": (True, [OSError]),
     "direct websocket, message over the limit": (False, ["4a", "4" + "x" * 200, "4never"]),
     "direct websocket, client goes silent": (False, ["4a", HANG]),
+    # 0.36 s of messages with gaps under the 0.2 s deadline: the deadline counts from the last one
+    "direct websocket, a trickle outlasting the deadline": (
+        False,
+        ["4a", PAUSE, "4b", PAUSE, "4c", PAUSE, "4d", HANG],
+    ),
     "direct websocket, transport error": (False, ["4a", OSError, "4never"]),
 }
 
@@ -482,6 +491,9 @@ async def test_websocket_reader_behaves_like_engineio(case: str) -> None:
         assert ours["got"] == [(4, "hello"), (4, "x")]
         assert ours["sent"] == ["3probe", "6"]  # the pong, then the NOOP that ends the client's poll
         assert ours["closed_with"] == (False, True, "transport close") and ours["ws_closed"]
+    if "trickle" in case:
+        assert ours["got"] == [(4, "a"), (4, "b"), (4, "c"), (4, "d")]
+        assert ours["ws_closed"]  # then the silence past the deadline closed it
 
 
 def test_engineio_websocket_handler_still_reads_through_a_task_per_message() -> None:
