@@ -24,6 +24,7 @@ import socketio
 from smcp.core._socketio_internals import (
     TESTED_ENGINEIO,
     TESTED_SOCKETIO,
+    ReadDeadline,
     client_class,
     socketio_client,
 )
@@ -233,3 +234,34 @@ async def test_an_idle_writer_outlives_its_deadline_while_packets_go_out_directl
         await asyncio.sleep(7.5)  # pongs went out as direct sends the whole time
         assert sio.connected and eio.write_loop_task is not None
         assert await sio.call("echo", "still here", timeout=5) == "still here"
+
+
+async def test_read_deadline_cancels_only_a_read_that_waited_too_long() -> None:
+    async def reader(wait: float, work: float) -> str:
+        deadline = ReadDeadline(0.2)
+        try:
+            for _ in range(3):  # three quick reads, each followed by work longer than the deadline
+                deadline.reading()
+                await asyncio.sleep(0.05)
+                deadline.read_done()
+                await asyncio.sleep(work)  # not reading: the deadline waits
+            deadline.reading()
+            try:
+                await asyncio.sleep(wait)
+            except asyncio.CancelledError:
+                return "deadline" if deadline.expired() else "cancelled from outside"
+            deadline.read_done()
+            return "read"
+        finally:
+            deadline.close()
+
+    async with asyncio.timeout(10):
+        assert await reader(wait=0.1, work=0.3) == "read"
+        started = time.monotonic()
+        assert await reader(wait=5, work=0.0) == "deadline"
+        assert time.monotonic() - started < 1.5
+        task = asyncio.ensure_future(reader(wait=5, work=0.0))
+        await asyncio.sleep(0.16)
+        task.cancel()
+        assert await task == "cancelled from outside"
+        assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]

@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from smcp.core._socketio_internals import TESTED_ENGINEIO, TESTED_SOCKETIO, packet_class
+from smcp.core._socketio_internals import TESTED_ENGINEIO, TESTED_SOCKETIO, ReadDeadline, packet_class
 
 if TYPE_CHECKING:
     import socketio
@@ -133,10 +133,10 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
     for it with ``asyncio.wait_for``: a task per message received. Ours takes the same steps
     (probe/upgrade handshake, writer task draining ``poll``, size limit, the
     ``ping_interval + ping_timeout`` read deadline, the same handling of ``receive`` errors and
-    the same close at the end) with the read in the handler's task. The read deadline is one
-    timer per connection, re-armed only when it fires (``asyncio.timeout`` per message cost about
-    9 % of the server's CPU at 64 calls in flight), and the writer waits without a deadline of its
-    own: the reader queues the ``None`` that ends it whenever it stops.
+    the same close at the end) with the read in the handler's task. The read deadline is a
+    :class:`~smcp.core._socketio_internals.ReadDeadline` (one timer per connection), and the
+    writer waits without a deadline of its own: the reader queues the ``None`` that ends it
+    whenever it stops.
 
     Relies on: the socket's ``connected``/``upgraded``/``upgrading``/``sid`` attributes,
     ``receive(pkt)``, ``close(wait=, abort=, reason=)``, ``server.max_http_buffer_size``,
@@ -230,39 +230,18 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
                 self.upgraded = True
             writer = asyncio.ensure_future(write_loop(self, ws))
             server.logger.info("%s: Upgrade to websocket successful", self.sid)
-            deadline = server.ping_interval + server.ping_timeout
-            # One timer per connection instead of a timeout per message: it cancels the read when
-            # nothing arrived for ``deadline`` seconds, and otherwise re-arms for the time left.
-            loop = asyncio.get_running_loop()
-            task = asyncio.current_task()
-            last_read = loop.time()
-            reading = expired = False
-            timer: asyncio.TimerHandle | None = None
-
-            def watchdog() -> None:
-                nonlocal timer, expired
-                left = last_read + deadline - loop.time()
-                if left <= 0 and reading and task is not None:
-                    expired = True
-                    task.cancel()
-                else:
-                    timer = loop.call_later(max(left, 0.05), watchdog)
-
-            timer = loop.call_later(deadline, watchdog)
+            deadline = ReadDeadline(server.ping_interval + server.ping_timeout)
             try:
                 while True:
-                    reading = True
+                    deadline.reading()
                     try:
                         data = await read()
                     except asyncio.CancelledError:
-                        if expired and task is not None:
-                            task.uncancel()  # the deadline, not a cancellation from outside
+                        deadline.expired()  # the deadline, or a cancellation from outside: both end it
                         break
                     except Exception:  # closed, too large
                         break
-                    finally:
-                        reading = False
-                    last_read = loop.time()
+                    deadline.read_done()
                     if data is None:
                         break
                     try:
@@ -275,8 +254,7 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
                     except Exception:
                         server.logger.exception("Unknown receive error")
             finally:
-                if timer is not None:
-                    timer.cancel()
+                deadline.close()
             await self.queue.put(None)  # ends the writer
             await writer
             await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
