@@ -78,9 +78,10 @@ class ReadDeadline:
     """A read deadline of one connection: one timer, re-armed only when it fires.
 
     Created in the task that reads; that task marks each read with :meth:`reading` /
-    :meth:`read_done`. When one read has waited ``seconds``, the timer cancels the task, and :meth:`expired` tells that ``CancelledError`` from one coming from
-    outside (and takes it back). ``asyncio.timeout`` around every read costs a timer and a
-    context per message: about 9 % of the server's CPU at 64 calls in flight.
+    :meth:`read_done`. When one read has waited ``seconds``, the timer cancels the task, and
+    :meth:`expired` tells that ``CancelledError`` from one coming from outside (and takes it
+    back). ``asyncio.timeout`` around every read costs a timer and a context per message: about
+    9 % of the server's CPU at 64 calls in flight.
     """
 
     def __init__(self, seconds: float) -> None:
