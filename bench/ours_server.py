@@ -4,7 +4,8 @@
     python bench/ours_server.py --port 0 --token T --host-with granian
 
 Builds the app exactly as ``smcp-server`` does (``create_app`` with default ``ServerSettings`` and
-``TokenAuth``, lifespan on, logging at INFO on stderr with uvicorn's own loggers at WARNING) and
+``TokenAuth``, lifespan on, logging at INFO on stderr with uvicorn's own loggers at WARNING, the
+garbage collector tuned with ``tune_gc`` once it listens) and
 runs it under uvicorn with the stack named by ``--stack`` (see relay_server.STACKS), so that
 ours, the relay and the official server can be compared on the same stack.
 ``--host-with granian`` serves the same app with Granian's embedded server (its Rust HTTP and
@@ -28,7 +29,7 @@ from relay_server import STACKS
 async def serve(host: str, port: int, token: str, stack: str) -> None:
     import uvicorn
 
-    from smcp.server.asgi import create_app
+    from smcp.server.asgi import create_app, tune_gc
     from smcp.server.core import ServerSettings, TokenAuth
 
     settings = ServerSettings()
@@ -53,6 +54,7 @@ async def serve(host: str, port: int, token: str, stack: str) -> None:
             break
         await asyncio.sleep(0.01)
     if server.started:
+        tune_gc()  # as smcp-server does after start-up
         print(f"LISTENING {sock.getsockname()[1]}", flush=True)
     await task
 
@@ -87,7 +89,7 @@ async def serve_granian(host: str, token: str) -> None:
     from granian.constants import Interfaces
     from granian.server.embed import Server
 
-    from smcp.server.asgi import create_app
+    from smcp.server.asgi import create_app, tune_gc
     from smcp.server.core import ServerSettings, TokenAuth
 
     app = create_app(settings=ServerSettings(), auth=TokenAuth(token))
@@ -99,6 +101,7 @@ async def serve_granian(host: str, token: str) -> None:
         await wait_answering(host, port)
     finally:
         holder.close()
+    tune_gc()
     print(f"LISTENING {port}", flush=True)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -65,6 +65,7 @@ RATIOS = [
     ("ours-plain", "node-relay"),
     ("ours-plain", "relay-plain"),
     ("ours", "mcp-direct"),
+    ("ours-std", "mcp-direct"),
 ]
 SERVER_ORDER = (
     "ours",
@@ -204,15 +205,15 @@ def _abs_target(
     return measure
 
 
-def _fullstack_p50(records: list[Record]) -> tuple[str, bool | None]:
-    ours = values(records, "fullstack", "ours", "c1_p50_ms")
+def _fullstack_p50(records: list[Record], who: str = "ours") -> tuple[str, bool | None]:
+    ours = values(records, "fullstack", who, "c1_p50_ms")
     floor = values(records, "fullstack", "mcp-direct", "c1_p50_ms")
     diffs = [ours[k] - floor[k] for k in ours if k in floor]
     if not diffs:
         return "not measured", None
     d = statistics.median(diffs)
     mo, mf = fmt(statistics.median(ours.values())), fmt(statistics.median(floor.values()))
-    return f"ours − MCP-direct = {d:+.2f} ms ({mo} vs {mf} ms)", d <= FULLSTACK_P50_MARGIN_MS
+    return f"{who} − MCP-direct = {d:+.2f} ms ({mo} vs {mf} ms)", d <= FULLSTACK_P50_MARGIN_MS
 
 
 FULLSTACK_P50_MARGIN_MS = 0.8
@@ -303,6 +304,16 @@ def targets(thru: list[str], conn: list[str], fill: str, fs_conc: int) -> list[T
             f"full stack throughput at {fs_conc} in flight",
             "≥ 0.85 × MCP-direct",
             _ratio_target(["fullstack"], c, ("ours", "mcp-direct"), 0.85, above=True),
+        ),
+        Target(
+            "same with the server on smcp-server-asgi[standard] (ours-std)",
+            f"≤ MCP-direct p50 + {FULLSTACK_P50_MARGIN_MS} ms",
+            lambda records: _fullstack_p50(records, "ours-std"),
+        ),
+        Target(
+            f"same, throughput at {fs_conc} in flight (ours-std)",
+            "≥ 0.85 × MCP-direct",
+            _ratio_target(["fullstack"], c, ("ours-std", "mcp-direct"), 0.85, above=True),
         ),
         Target(
             f"full stack throughput at {fs_conc} in flight",

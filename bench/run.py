@@ -263,6 +263,8 @@ class Plan:
             impls.append(("official", lambda: self.trio("official", rep, common)))
         if "ours" in a.servers:
             impls.append(("ours", lambda: self.trio("ours", rep, common)))
+        if "ours-std" in a.servers:  # the same trio with the server on smcp-server-asgi[standard]
+            impls.append(("ours-std", lambda: self.trio("ours-std", rep, common)))
         k = (rep - 1) % len(impls)
         for name, fn in impls[k:] + impls[:k]:
             log(f"rep {rep} fullstack: {name}")
@@ -280,7 +282,8 @@ class Plan:
         office, computer = f"fs-office-{rep}", f"fs-computer-{rep}"
         work = Path(tempfile.mkdtemp(prefix=f"smcp-bench-fs-{impl}-"))
         mcp_entry = stdio_server_entry(sys.executable, [str(TOOLBOX), "stdio"])
-        if impl == "ours" and not ours_computer_available():
+        driver = "ours" if impl == "ours-std" else impl  # our Agent drives both of our servers
+        if driver == "ours" and not ours_computer_available():
             return {
                 "ok": False,
                 "pending": True,
@@ -310,7 +313,7 @@ class Plan:
                 python,
                 str(HERE / "fullstack.py"),
                 "--impl",
-                impl,
+                driver,
                 "--url",
                 url,
                 "--office",

@@ -3,7 +3,8 @@
 >>> app = create_app(settings=ServerSettings(), auth=TokenAuth("secret"))  # run with any ASGI server
 
 Public API: :func:`create_app`, :func:`mount`, :class:`SMCPApp`, :func:`render_prometheus`,
-:func:`listen_socket` and :func:`set_nodelay` (a TCP_NODELAY listening socket for any ASGI server);
+:func:`listen_socket` and :func:`set_nodelay` (a TCP_NODELAY listening socket for any ASGI server),
+:func:`tune_gc` (the garbage-collector settings of ``smcp-server``);
 the command lives in :mod:`smcp.server.asgi.cli`.
 """
 
@@ -13,6 +14,7 @@ from smcp.server.asgi._version import __version__
 require_core_version("smcp-server-asgi", __version__)
 
 from smcp.server.asgi._app import SMCPApp, create_app, mount  # noqa: E402
+from smcp.server.asgi._gc import tune_gc  # noqa: E402
 from smcp.server.asgi._prometheus import render_prometheus  # noqa: E402
 from smcp.server.asgi._sockets import listen_socket, set_nodelay  # noqa: E402
 
@@ -24,4 +26,5 @@ __all__ = [
     "mount",
     "render_prometheus",
     "set_nodelay",
+    "tune_gc",
 ]

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from smcp.server.asgi._gc import DEFAULT_GC_THRESHOLD, tune_gc
 from smcp.server.asgi._version import __version__
 from smcp.server.core._settings import ServerSettings
 
@@ -217,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=d.ping_timeout,
         help="seconds without a heartbeat answer before a session is dropped (default %(default)s)",
+    )
+    p.add_argument(
+        "--gc-threshold",
+        type=int,
+        default=DEFAULT_GC_THRESHOLD,
+        help="first-generation threshold of Python's garbage collector, which then also freezes "
+        "what exists at start-up (default %(default)s; Python's own is 700; 0 keeps Python's settings)",
     )
     for flag, kind, help_text in (
         ("max-connections", int, "connections the server accepts at a time"),
@@ -427,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if trail is not None:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, trail.reopen)
         await app.startup()
+        tune_gc(args.gc_threshold)
         task = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn exposes no event
             await asyncio.sleep(0.01)
