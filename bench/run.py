@@ -279,7 +279,7 @@ class Plan:
         from smcp.testing.official import start_official_computer
         from smcp.testing.official_env import official_python
 
-        office, computer = f"fs-office-{rep}", f"fs-computer-{rep}"
+        office, computer = f"fs-office-{impl}-{rep}", f"fs-computer-{impl}-{rep}"
         work = Path(tempfile.mkdtemp(prefix=f"smcp-bench-fs-{impl}-"))
         mcp_entry = stdio_server_entry(sys.executable, [str(TOOLBOX), "stdio"])
         driver = "ours" if impl == "ours-std" else impl  # our Agent drives both of our servers
