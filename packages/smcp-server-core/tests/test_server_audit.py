@@ -170,3 +170,21 @@ async def test_full_queue_drops_and_counts_and_reopen_follows_rotation(tmp_path:
     rotated = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["req_id"] for r in rotated if r["kind"] == "call"] == ["after"]
     assert {r["kind"] for r in rotated} == {"call", "leave"}  # the leaves: the test's peers closing
+
+
+def test_file_sink_starts_a_new_file_after_rotation_with_or_without_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    sink = FileSink(path)
+    sink({}, '{"n":1}')
+    sink.flush()
+    path.rename(tmp_path / "audit.jsonl.1")  # rotated, no SIGHUP yet
+    sink({}, '{"n":2}')
+    sink.flush()
+    assert (tmp_path / "audit.jsonl.1").read_text() == '{"n":1}\n'
+    assert path.read_text() == '{"n":2}\n'
+    path.unlink()  # deleted
+    sink({}, '{"n":3}')
+    sink.reopen()  # the SIGHUP arriving late changes nothing more than a reopen
+    sink({}, '{"n":4}')
+    sink.close()
+    assert path.read_text() == '{"n":3}\n{"n":4}\n'

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -73,19 +74,32 @@ def _timestamp(wall: float) -> str:
 
 
 class FileSink:
-    """JSON lines appended to ``path``; :meth:`reopen` (on SIGHUP) starts a new file after rotation."""
+    """JSON lines appended to ``path``. After rotation the next record starts a new file: on
+    :meth:`reopen` (``smcp-server`` calls it on SIGHUP), and whenever ``path`` no longer names the
+    open file (moved or deleted), so no record goes to the rotated file while a SIGHUP is on its way.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._file: TextIO | None = None
+        self._opened: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._reopen = False
 
+    def _moved(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return True
+        return (st.st_dev, st.st_ino) != self._opened
+
     def __call__(self, record: dict[str, Any], line: str) -> None:
-        if self._reopen:
+        if self._reopen or (self._file is not None and self._moved()):
             self._reopen = False
             self.close()
         if self._file is None:
             self._file = self.path.open("a", encoding="utf-8")
+            st = os.fstat(self._file.fileno())
+            self._opened = (st.st_dev, st.st_ino)
         self._file.write(line + "\n")
 
     def flush(self) -> None:
