@@ -227,8 +227,8 @@ async def test_packets_leave_in_the_order_they_were_sent() -> None:
         assert [n for n, _ in server.seen] == list(range(300))
 
 
-async def test_an_idle_writer_outlives_its_deadline_while_packets_go_out_directly() -> None:
-    server = _Server(ping=(1, 1))  # the writer's idle deadline: max(1, 1) + 5 s
+async def test_an_idle_writer_outlives_engineios_writer_deadline() -> None:
+    server = _Server(ping=(1, 1))  # past python-engineio's writer deadline: max(1, 1) + 5 s
     async with _connected(server) as sio:
         eio = sio.eio
         await asyncio.sleep(7.5)  # pongs went out as direct sends the whole time

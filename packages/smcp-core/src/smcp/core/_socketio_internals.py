@@ -139,11 +139,11 @@ def client_class() -> type[socketio.AsyncClient]:
     python-engineio's client wraps every WebSocket read and every wait of its writer in
     ``asyncio.wait_for`` (a new task each on Python 3.11), hands every packet to send to its writer
     task and every received message to python-socketio in a new task. The Engine.IO client here
-    reads and waits in the loops' own tasks, with the same deadlines and outcomes (the read
-    deadline is a :class:`ReadDeadline`); writes a WebSocket frame from the sending task when
-    nothing is queued or being written before it (aiohttp writes a frame whole and waits only on
-    a full buffer, so frames keep their order; otherwise the packet is queued for the writer as
-    before); and dispatches a
+    reads and waits in the loops' own tasks, with the same read deadline and outcomes (a
+    :class:`ReadDeadline`; the writer needs none, since every end of the reader ends it); writes
+    a WebSocket frame from the sending task when nothing is queued or being written before it
+    (aiohttp writes a frame whole and waits only on a full buffer, so frames keep their order;
+    otherwise the packet is queued for the writer as before); and dispatches a
     Socket.IO ACK in the read loop itself: an ack only completes a waiting call, so it needs no
     task of its own (events still get one, since a handler may take long). Polling
     connections get two fixes: python-engineio's server decodes at most 16 packets per payload
@@ -200,7 +200,12 @@ def _engine_client_class() -> type[Any]:
         ping_timeout: float
 
         _smcp_writing = False  # a frame is being written (by the writer or a direct send)
-        _smcp_sent_at = 0.0  # loop time of the last direct send
+
+        async def _write_frame(self, pkt: Any) -> None:
+            if pkt.binary:
+                await self.ws.send_bytes(pkt.encode())
+            else:
+                await self.ws.send_str(pkt.encode())
 
         async def _send_packet(self, pkt: Any) -> None:
             if self.state != "connected":
@@ -210,11 +215,7 @@ def _engine_client_class() -> type[Any]:
                 # nothing is waiting to be sent before this packet: write it from this task
                 self._smcp_writing = True
                 try:
-                    if pkt.binary:
-                        await self.ws.send_bytes(pkt.encode())
-                    else:
-                        await self.ws.send_str(pkt.encode())
-                    self._smcp_sent_at = asyncio.get_running_loop().time()
+                    await self._write_frame(pkt)
                     return
                 except Exception:  # closed: queue it, the writer meets the error and ends
                     pass
@@ -300,20 +301,16 @@ def _engine_client_class() -> type[Any]:
                 await self._reset()
 
         async def _write_loop(self) -> None:
+            # No deadline of its own (python-engineio's is ping_interval + ping_timeout + 5 s): a
+            # silent server is the read loop's to notice, and every end of the read loop, like
+            # disconnect(), queues the None that ends this loop.
             queue = self.queue
-            idle = max(self.ping_interval, self.ping_timeout) + 5
             while self.state == "connected":
                 try:
                     first = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     try:
-                        async with asyncio.timeout(idle):
-                            first = await queue.get()
-                    except TimeoutError:
-                        if asyncio.get_running_loop().time() - self._smcp_sent_at < idle:
-                            continue  # the packets went out as direct sends
-                        self.logger.error("packet queue is empty, aborting")
-                        break
+                        first = await queue.get()
                     except asyncio.CancelledError:
                         break
                 packets = [first]
@@ -341,10 +338,7 @@ def _engine_client_class() -> type[Any]:
             self._smcp_writing = True  # a direct send now queues behind these
             try:
                 for pkt in packets:
-                    if pkt.binary:
-                        await self.ws.send_bytes(pkt.encode())
-                    else:
-                        await self.ws.send_str(pkt.encode())
+                    await self._write_frame(pkt)
                     self.queue.task_done()
             except closed_errors:
                 self.logger.info("Write loop: WebSocket connection was closed, aborting")

@@ -84,11 +84,10 @@ OnOverflow = Callable[[str, int], Awaitable[None]]
 #: Most bytes one ``poll`` hands to the writer at once, so the backlog stays in the counted queue.
 _BATCH_BYTES = 1024 * 1024
 
-#: python-engineio's clients refuse a long-poll answer of more than 16 packets (its
-#: ``Payload.max_decode_packets``) and post every packet they have queued in one request: the
-#: server answers a poll with at most 16 and reads a posted payload of up to 1,000 (its size is
-#: bounded by ``max_http_buffer_size`` as before).
-_POLL_PACKETS = 16
+#: python-engineio's clients refuse a long-poll answer of more packets than its
+#: ``Payload.max_decode_packets`` (16) and post every packet they have queued in one request: the
+#: server answers a poll with at most that many and reads a posted payload of up to 1,000 (its
+#: size is bounded by ``max_http_buffer_size`` as before).
 _POST_PACKETS = 1000
 
 
@@ -149,6 +148,8 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
 
     class _PostedPayload(eio_payload.Payload):  # type: ignore[misc]
         max_decode_packets = _POST_PACKETS
+
+    poll_packets = eio_payload.Payload.max_decode_packets
 
     async def write_loop(sock: Any, ws: Any) -> None:
         while True:
@@ -293,7 +294,7 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
                 return []
             packets = [first]
             taken = _packet_size(first)
-            most = _POLL_PACKETS if not self.upgraded else math.inf
+            most = poll_packets if not self.upgraded else math.inf
             while taken < _BATCH_BYTES and len(packets) < most:
                 try:
                     pkt = queue.get_nowait()
