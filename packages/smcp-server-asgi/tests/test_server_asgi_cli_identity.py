@@ -94,8 +94,8 @@ async def test_jwt_server_with_shared_token_cors_and_rotated_audit(tmp_path: Pat
             metrics = (await http.get("/metrics")).text
         assert 'smcp_auth_refusals_total{reason="expired"} 1' in metrics
         await agent.call("server:leave_office", {"office_id": "o1"})
-        async with asyncio.timeout(5):
-            while len(audit.read_text().splitlines()) < 3:
+        async with asyncio.timeout(5):  # the audit thread creates the file with its first batch
+            while not audit.exists() or len(audit.read_text().splitlines()) < 3:
                 await asyncio.sleep(0.05)
         before = [json.loads(line)["kind"] for line in audit.read_text().splitlines()]
         assert before == ["join", "connect_refused", "leave"]
