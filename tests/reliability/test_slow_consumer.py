@@ -1,5 +1,5 @@
 """Slow consumer: an Agent that sends 200 calls with large results and stops reading does not slow
-another office (its median latency stays within 3x + 5 ms of the baseline) and does not grow the
+another office (its median latency stays within 3x + 20 ms of the baseline) and does not grow the
 server's memory without bound: the per-connection output limit drops it, with a log line and a
 metric. Real server and Computer processes; the slow Agent reads through a TCP proxy that stops
 passing the server's bytes to it."""
@@ -28,6 +28,10 @@ RESULT_BYTES = 256 * 1024
 CALLS = 200
 SAMPLES = 40
 DROP_LINE = "dropped a connection that stopped reading"
+# Absolute slack over 3x the baseline. The clients got fast enough that the baseline is ~2 ms, and
+# in CI the other workers' load changes between the baseline and the flood (15 ms seen once).
+# A stuck office (the defect this guards against) waits hundreds of milliseconds or more.
+SLACK = 0.020
 
 
 async def latencies(a, computer: str, count: int) -> list[float]:
@@ -99,11 +103,11 @@ async def test_slow_consumer_dropped_and_others_unaffected(procs, figure) -> Non
             "slow consumer: other office median during the flood",
             median * 1000,
             "ms",
-            limit=f"{(3 * baseline + 0.005) * 1000:.1f} ms (3x + 5 ms)",
+            limit=f"{(3 * baseline + SLACK) * 1000:.1f} ms (3x + 20 ms)",
         )
         figure("slow consumer: server RSS growth (peak - before)", peak - rss_before, "MiB")
         figure("slow consumer: stuck Agent dropped after the flood began", dropped_at[0], "s")
         assert drops is not None and int(drops.group(1)) >= 1, metrics[-2000:]
-        assert median <= 3 * baseline + 0.005
+        assert median <= 3 * baseline + SLACK
         # unbounded, the server would hold ~CALLS x RESULT_BYTES = 50 MiB for the stuck Agent
         assert peak - rss_before < 40, f"server RSS grew by {peak - rss_before:.0f} MiB"
