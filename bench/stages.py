@@ -1,13 +1,17 @@
 """Where one full-stack tool call spends its time, stage by stage (concurrency 1).
 
-    python bench/stages.py [--calls 300] [--server ours|ours-std] [--cpu] [--profile-computer PATH]
+    python bench/stages.py [--calls 300] [--server ours|ours-std] [--cpu] [--null-mcp]
+                           [--profile-computer PATH]
 
 Starts our server, our Computer (on ``smcp.testing.mcp_servers``' ``toolbox.py stdio``) and an Agent in
 three processes, each with timing hooks (``time.perf_counter_ns``: CLOCK_MONOTONIC, comparable
 across processes on Linux), makes ``--calls`` sequential ``echo`` calls and prints, per stage,
 the time since the previous stage (p50, p90, mean), then the same for MCP called directly over
-stdio. ``--cpu`` adds calls/s and CPU µs per call of every process at 16 in flight (``/proc``;
-the stage marks are off by then, the hooks' wrappers remain);
+stdio. ``--cpu`` adds calls/s and CPU µs per call of every process at 16 in flight (``/proc``), on a
+second server and Computer started without the timing hooks, and of the bare MCP client twice: at
+16 in flight, and paced to the full stack's calls/s (the load the Computer saw);
+``--null-mcp`` makes the Computer answer every call with a canned result instead of calling MCP,
+so its CPU per call is what the Computer itself costs;
 ``--profile-computer PATH`` also samples the Computer with py-spy in that window (its figures
 then include py-spy's own load on the machine: profile and measure in separate runs).
 A diagnostic, not part of ``run.py``: the hooks wrap private python-socketio/mcp methods, and
@@ -22,7 +26,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -38,23 +41,17 @@ ROOT = HERE.parent
 TOOLBOX = script_path("toolbox")
 TOKEN = "stage-secret"
 _LOG: Any = None
-_MARKING = True  # off for the --cpu window (SIGUSR1 in the server and Computer processes)
+NULL_MCP = "SMCP_STAGES_NULL_MCP"
 
 
 def mark(stage: str) -> None:
-    if _MARKING:
-        _LOG.write(f"{time.perf_counter_ns()} {stage}\n")
-
-
-def stop_marking(*_: object) -> None:
-    global _MARKING
-    _MARKING = False
+    _LOG.write(f"{time.perf_counter_ns()} {stage}\n")
 
 
 # -- hooks -----------------------------------------------------------------------------------
 
 
-def hook_sio_client(prefix: str) -> None:
+def hook_sio_client(prefix: str) -> Any:
     import socketio
 
     cls = socketio.AsyncClient
@@ -72,6 +69,11 @@ def hook_sio_client(prefix: str) -> None:
 
     cls._handle_eio_message = handle_eio_message  # type: ignore[method-assign]
     cls._send_packet = send_packet  # type: ignore[method-assign]
+
+    def undo() -> None:
+        cls._handle_eio_message, cls._send_packet = recv, send  # type: ignore[method-assign]
+
+    return undo
 
 
 def hook_sio_server() -> None:
@@ -92,6 +94,11 @@ def hook_sio_server() -> None:
 
     cls._handle_eio_message = handle_eio_message  # type: ignore[method-assign]
     cls._send_packet = send_packet  # type: ignore[method-assign]
+
+    def undo() -> None:
+        cls._handle_eio_message, cls._send_packet = recv, send  # type: ignore[method-assign]
+
+    return undo
 
 
 class _StreamProxy:
@@ -194,21 +201,41 @@ def hook_computer() -> None:
     hook_sio_client("C")
 
 
+def null_mcp() -> None:
+    """--null-mcp: every tool call is answered with a canned result, without calling MCP."""
+    import mcp_types
+
+    from smcp.computer import _hosting
+
+    canned = mcp_types.CallToolResult(content=[mcp_types.TextContent(type="text", text="x" * 64)])
+
+    async def null_call(self: Any, name: str, arguments: Any, timeout: Any = None) -> Any:
+        return canned
+
+    _hosting.MCPServerHost.call_tool = null_call  # type: ignore[method-assign]
+
+
 # -- roles -----------------------------------------------------------------------------------
 
 
 def role_main(role: str, log_path: str, argv: list[str]) -> None:
+    """A server or Computer process; with no ``log_path``, one without timing hooks."""
     global _LOG
-    _LOG = open(log_path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
-    signal.signal(signal.SIGUSR1, stop_marking)
+    hooked = bool(log_path)
+    if hooked:
+        _LOG = open(log_path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
     if role == "server":
-        hook_sio_server()
+        if hooked:
+            hook_sio_server()
         sys.argv = ["ours_server.py", *argv]
         import ours_server  # a sibling: this script's folder is sys.path[0]
 
         ours_server.main()
     elif role == "computer":
-        hook_computer()
+        if hooked:
+            hook_computer()
+        if os.environ.get(NULL_MCP):
+            null_mcp()
         from smcp.computer.cli import main
 
         sys.argv = ["smcp-computer", *argv]
@@ -270,12 +297,17 @@ async def agent_run(url: str, office: str, computer: str, calls: int) -> tuple[l
             mark("A.end")
             lat.append((time.perf_counter_ns() - t0) / 1e6)
         starts.append(time.perf_counter_ns())  # end of the last window
-        if CPU_PIDS:
-            stop_marking()  # the stage marks (a write each) would count as the processes' CPU
-            for pid in CPU_PIDS.values():
-                os.kill(pid, signal.SIGUSR1)
-            await cpu_window(lambda: agent.call_tool(computer, tool, {"text": "x" * 64}, timeout=30))
     return starts, lat
+
+
+async def agent_cpu(url: str, office: str, computer: str) -> float:
+    """The c16 window of the full stack (processes without timing hooks); returns its calls/s."""
+    from smcp.agent import AsyncAgent
+
+    async with AsyncAgent(url, token=TOKEN, office=office, name=office, cache=False) as agent:
+        tools = await agent.get_tools(computer)
+        tool = next(str(t.name) for t in tools if str(t.name).endswith("__echo"))
+        return await cpu_window(lambda: agent.call_tool(computer, tool, {"text": "x" * 64}, timeout=30))
 
 
 CPU_PIDS: dict[str, int] = {}
@@ -301,9 +333,22 @@ def children(pid: int) -> list[int]:
 
 
 async def cpu_window(
-    call: Any, conc: int = 16, seconds: float = 5.0, pids: dict[str, int] | None = None
-) -> None:
-    """Calls/s at ``conc`` in flight and CPU µs per call of each process."""
+    call: Any,
+    conc: int = 16,
+    seconds: float = 5.0,
+    *,
+    pids: dict[str, int] | None = None,
+    rate: float = 0.0,
+    label: str = "c16",
+) -> float:
+    """Calls/s at ``conc`` in flight and CPU µs per call of each process (returns calls/s).
+
+    With ``rate``, each worker starts a call at most every ``conc / rate`` seconds: the same
+    calls/s as the run that measured ``rate``, so that a bare MCP client can be compared at the
+    load the Computer saw (a process's CPU per call depends on how many calls each loop pass
+    serves).
+    """
+    cycle = conc / rate if rate else 0.0
     if pids is None:
         pids = dict(CPU_PIDS, agent=os.getpid())
         kids = children(pids["computer"])
@@ -314,9 +359,11 @@ async def cpu_window(
 
     async def worker() -> None:
         nonlocal done
-        while time.perf_counter() < stop:
+        while (began := time.perf_counter()) < stop:
             await call()
             done += 1
+            if cycle:
+                await asyncio.sleep(max(0.0, began + cycle - time.perf_counter()))
 
     await asyncio.gather(*(worker() for _ in range(conc)))  # warm-up
     stop = time.perf_counter() + seconds
@@ -337,13 +384,14 @@ async def cpu_window(
     hz = os.sysconf("SC_CLK_TCK")
     per = {k: (cpu_ticks(v) - before[k]) / hz / done * 1e6 for k, v in pids.items()}
     CPU_REPORT.append(
-        f"c{conc}: {done / wall:.0f} calls/s; CPU µs per call: "
+        f"{label}: {done / wall:.0f} calls/s; CPU µs per call: "
         + ", ".join(f"{k} {v:.0f}" for k, v in per.items())
         + f", total {sum(per.values()):.0f}"
     )
+    return done / wall
 
 
-async def direct_cpu(calls_s: float = 5.0) -> None:
+async def direct_cpu(rate: float) -> None:
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
@@ -353,7 +401,10 @@ async def direct_cpu(calls_s: float = 5.0) -> None:
         kids = [k for k in children(os.getpid()) if "toolbox" in Path(f"/proc/{k}/cmdline").read_text()]
         CPU_REPORT.append("mcp-direct:")
         pids = {"client": os.getpid(), "mcp-child": kids[0]}
-        await cpu_window(lambda: session.call_tool("echo", {"text": "x" * 64}), pids=pids)
+        call = lambda: session.call_tool("echo", {"text": "x" * 64})  # noqa: E731
+        await cpu_window(call, pids=pids)
+        if rate:
+            await cpu_window(call, pids=pids, rate=rate, label="c16 paced to the full stack's calls/s")
 
 
 direct_marks: list[tuple[int, str]] = []
@@ -390,50 +441,68 @@ async def direct_run(calls: int) -> list[float]:
     return lat
 
 
+def start_trio(
+    work: Path, args: argparse.Namespace, logs: dict[str, Path] | None
+) -> tuple[list[subprocess.Popen[str]], str]:
+    """Our server and Computer (with timing hooks when ``logs`` is given); returns them and the URL."""
+    me = [sys.executable, str(Path(__file__).resolve())]
+    server_argv = ["--port", "0", "--token", TOKEN]
+    if args.server == "ours-std":
+        server_argv += ["--stack", "standard"]
+    log = {r: str(logs[r]) if logs else "" for r in ("server", "computer")}
+    srv, line = start(
+        [*me, "--role", "server", "--log", log["server"], "--", *server_argv], r"LISTENING (\d+)"
+    )
+    procs = [srv]
+    url = f"http://127.0.0.1:{line.split()[1]}"
+    config = work / "mcp.json"
+    config.write_text(json.dumps({"servers": {"echo": _entry()}, "inputs": []}), encoding="utf-8")
+    comp_argv = ["run", "--url", url, "--token", TOKEN, "--office", "o1", "--name", "c1",
+                 "--config", str(config), "--no-repl", "--auto-apply"]  # fmt: skip
+    env = dict(os.environ, HOME=str(work), A2C_SMCP_LOG_LEVEL="warning")
+    if args.null_mcp:
+        env[NULL_MCP] = "1"
+    try:
+        comp, _ = start([*me, "--role", "computer", "--log", log["computer"], "--", *comp_argv], "READY", env)
+    except Exception:
+        stop(procs)
+        raise
+    procs.append(comp)
+    return procs, url
+
+
+def stop(procs: list[subprocess.Popen[str]]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def driver(args: argparse.Namespace) -> None:
-    global _LOG, _MARKING
+    global _LOG
     work = Path(tempfile.mkdtemp(prefix="smcp-stages-"))
     logs = {r: work / f"{r}.log" for r in ("server", "computer", "agent")}
-    me = [sys.executable, str(Path(__file__).resolve())]
-    procs: list[subprocess.Popen[str]] = []
+    procs, url = start_trio(work, args, logs)
     try:
-        if args.server == "ours":
-            server_argv = ["--port", "0", "--token", TOKEN]
-        else:
-            server_argv = ["--port", "0", "--token", TOKEN, "--stack", "standard"]
-        srv, line = start(
-            [*me, "--role", "server", "--log", str(logs["server"]), "--", *server_argv], r"LISTENING (\d+)"
-        )
-        procs.append(srv)
-        url = f"http://127.0.0.1:{line.split()[1]}"
-        config = work / "mcp.json"
-        entry = _entry()
-        config.write_text(json.dumps({"servers": {"echo": entry}, "inputs": []}), encoding="utf-8")
-        comp_argv = ["run", "--url", url, "--token", TOKEN, "--office", "o1", "--name", "c1",
-                     "--config", str(config), "--no-repl", "--auto-apply"]  # fmt: skip
-        env = dict(os.environ, HOME=str(work), A2C_SMCP_LOG_LEVEL="warning")
-        comp, _ = start(
-            [*me, "--role", "computer", "--log", str(logs["computer"]), "--", *comp_argv], "READY", env
-        )
-        procs.append(comp)
         _LOG = open(logs["agent"], "w", buffering=1, encoding="utf-8")  # noqa: SIM115
-        if args.cpu:
-            CPU_PIDS.update(server=srv.pid, computer=comp.pid)
-        hook_sio_client("A")
+        unhook = hook_sio_client("A")
         starts, lat = asyncio.run(agent_run(url, "o1", "c1", args.calls))
         _LOG.close()
-        _MARKING = True
-        direct = asyncio.run(direct_run(args.calls))
-        if args.cpu:
-            asyncio.run(direct_cpu())
+        unhook()
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
+    direct = asyncio.run(direct_run(args.calls))
+    if args.cpu:  # on processes without the timing hooks, whose wrappers would count as CPU
+        procs, url = start_trio(work, args, None)
+        try:
+            CPU_PIDS.update(server=procs[0].pid, computer=procs[1].pid)
+            rate = asyncio.run(agent_cpu(url, "o1", "c1"))
+        finally:
+            stop(procs)
+        asyncio.run(direct_cpu(rate))
     lines: list[tuple[int, str]] = []
     for path in logs.values():
         for raw in path.read_text(encoding="utf-8").splitlines():
@@ -483,6 +552,11 @@ def main() -> None:
         default="",
         metavar="PATH",
         help="implies --cpu; py-spy (raw, 200 Hz) of the Computer during the c16 window to PATH",
+    )
+    ap.add_argument(
+        "--null-mcp",
+        action="store_true",
+        help="the Computer answers with a canned result instead of calling MCP (its own cost)",
     )
     ap.add_argument("rest", nargs="*")
     args = ap.parse_args()

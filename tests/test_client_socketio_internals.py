@@ -84,7 +84,14 @@ class _Server:
         self.sio.on("ask", self._ask)
         self.sio.on("drop", self._drop)
         self.sio.on("record", self._record)
+        self.sio.on("invoke", self._invoke)
         self.seen: list[Any] = []
+
+    async def _invoke(self, sid: str, data: Any) -> Any:
+        try:
+            return await self.sio.call(data["event"], data["arg"], to=sid, timeout=1)
+        except socketio.exceptions.TimeoutError:
+            return "no answer"
 
     async def _echo(self, sid: str, data: Any) -> Any:
         return data
@@ -154,6 +161,38 @@ async def test_a_slow_event_handler_does_not_hold_back_acks_or_other_events() ->
         release.set()
         async with asyncio.timeout(5):
             assert await call == ["fast 7", "slow done"]
+
+
+async def test_event_handlers_of_every_shape_are_answered(caplog: pytest.LogCaptureFixture) -> None:
+    async with _connected(_Server()) as sio:
+
+        def plain(data: Any) -> Any:  # not a coroutine function
+            return {"plain": data}
+
+        async def pair(data: Any) -> Any:
+            return data, "second"  # a tuple: two ack arguments
+
+        async def broken(data: Any) -> Any:
+            raise RuntimeError("handler bug")
+
+        async def everything(event: str, data: Any) -> Any:  # python-socketio's catch-all path
+            return f"caught {event}"
+
+        sio.on("plain", plain)
+        sio.on("pair", pair)
+        sio.on("broken", broken)
+        sio.on("*", everything)
+
+        async def invoke(event: str, arg: Any) -> Any:
+            return await sio.call("invoke", {"event": event, "arg": arg}, timeout=5)
+
+        assert await invoke("plain", 1) == {"plain": 1}
+        assert await invoke("pair", 2) == (2, "second")
+        assert await invoke("unregistered", 3) == "caught unregistered"
+        with caplog.at_level("ERROR"):
+            assert await invoke("broken", 4) == "no answer"  # as python-socketio: no ack
+        assert any("handler bug" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+        assert await sio.call("echo", "still connected", timeout=5) == "still connected"
 
 
 async def test_bytes_travel_as_attachments_both_ways() -> None:

@@ -247,7 +247,8 @@ class AsyncAgent:
             raise ConfigError(f"an Agent does not send {spec.name}")
         if "agent" in model.model_fields:
             fields.setdefault("agent", self.name)
-            fields.setdefault("req_id", new_req_id())
+            if "req_id" not in fields:  # not setdefault: a new id costs a uuid4
+                fields["req_id"] = new_req_id()
         try:
             return model.model_validate(fields)
         except ValidationError as exc:

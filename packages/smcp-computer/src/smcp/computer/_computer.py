@@ -22,6 +22,7 @@ from smcp.computer._hosting import (
     UpstreamAuthError,
 )
 from smcp.computer._tools import Change, ExposedTool, ToolRegistry, merge_tool_meta
+from smcp.core import results
 from smcp.core.errors import ErrorCode
 from smcp.core.results import META_TOOL_META
 
@@ -393,8 +394,6 @@ class Computer:
         ``timeout`` (seconds, ``0``/``None`` = none) bounds the MCP call; ``req_id`` makes the call
         cancellable with :meth:`cancel`.
         """
-        from smcp.core import results
-
         entry = self._registry().get(exposed_name)
         if entry is None:
             return _typed(self._unknown_tool_result(exposed_name))
@@ -438,8 +437,6 @@ class Computer:
     def _unknown_tool_result(self, exposed_name: str) -> dict[str, Any]:
         """0.4.2's unknown-tool result (its ``structuredContent`` unchanged, for peers that read it) plus
         one text item that names the tool and the available ones."""
-        from smcp.core import results
-
         result = results.exception_result(
             f"Tool '{exposed_name}' not found in ExposedToolMapping", "ValueError"
         )
@@ -466,8 +463,6 @@ class Computer:
         params: dict[str, Any],
         timeout: float | None,  # noqa: ASYNC109
     ) -> ToolResult:
-        from smcp.core import results
-
         auto = entry.config_meta is not None and entry.config_meta.auto_apply is True
         if not auto:
             if self.confirm is None:
@@ -498,8 +493,6 @@ class Computer:
         params: dict[str, Any],
         timeout: float | None,  # noqa: ASYNC109
     ) -> ToolResult:
-        from smcp.core import results
-
         host = entry.host
         try:
             async with asyncio.timeout(timeout):  # no extra task per call, unlike wait_for on 3.11
@@ -579,8 +572,6 @@ def _typed(result: dict[str, Any]) -> ToolResult:
 
 
 def _auth_result(status: int, bundle_id: str) -> dict[str, Any]:
-    from smcp.core import results
-
     if status == 403:
         code, action = ErrorCode.TOOL_AUTHORIZATION_FAILED, "token_refresh_required"
         message = f"MCP server {bundle_id} refused the credentials: refresh them and retry"

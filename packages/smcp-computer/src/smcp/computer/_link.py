@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from smcp.computer import _tracing
-from smcp.core import handshake
+from smcp.core import handshake, results, wire
 from smcp.core._engineio_log import EngineIOLog
 from smcp.core._json import fast_json
 from smcp.core._socketio_internals import socketio_client
@@ -24,7 +24,9 @@ from smcp.core.errors import (
     AuthenticationError,
     ConnectError,
     JoinRefusedError,
+    NotFoundError,
     ProtocolVersionError,
+    SMCPError,
     SMCPException,
 )
 from smcp.core.events import NAMESPACE, ClientEvent, NotifyEvent, ServerEvent
@@ -436,9 +438,6 @@ class ComputerLink:
         return reply
 
     async def _answer(self, event: ClientEvent | str, data: Any) -> dict[str, Any]:
-        from smcp.core import results
-        from smcp.core.errors import NotFoundError, SMCPError
-
         try:
             if isinstance(data, dict) and data.get("computer") not in (None, self.name):
                 raise NotFoundError(
@@ -470,8 +469,6 @@ class ComputerLink:
     def _fit(self, result: dict[str, Any], tool: str) -> dict[str, Any]:
         """``result``, or an error result when it is larger than the server accepts (sending it would
         cost the connection, and the Agent would only see the Computer vanish)."""
-        from smcp.core import results
-
         limit = self.max_payload
         encoded = _CODEC.dumps(result, separators=(",", ":"), default=str)
         size = len(encoded.encode()) + 256  # + packet framing
@@ -490,7 +487,7 @@ class ComputerLink:
 def _official_payload(exc: Exception, computer: str, reason: str | None = None) -> dict[str, Any]:
     """A flat ErrorPayload whose code the official peers recognise (``reason``: the text for a
     foreign exception, whose own text stays in the log)."""
-    from smcp.core.errors import OFFICIAL_ERROR_CODES, NotFoundError, SMCPError
+    from smcp.core.errors import OFFICIAL_ERROR_CODES
 
     if isinstance(exc, SMCPError) and exc.error_code in OFFICIAL_ERROR_CODES:
         return exc.to_payload()
@@ -509,9 +506,6 @@ def _official_payload(exc: Exception, computer: str, reason: str | None = None) 
 
 def _parse(event: ClientEvent, data: Any) -> BaseModel:
     """The table's request model; a failure raises the event's malformed-request error."""
-    from smcp.core import wire
-    from smcp.core.errors import SMCPError
-
     try:
         return wire.parse_request(str(event), data, at_computer=True)
     except SMCPError as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from smcp.core._json import fast_json
@@ -132,6 +133,9 @@ def socketio_client(**options: Any) -> socketio.AsyncClient:
     return client_class()(serializer=_client_packet_class(), **options)
 
 
+_ACK_OR_EVENT = ("2", "3")  # Socket.IO packet types decoded in the client's read loop
+
+
 @functools.cache
 def client_class() -> type[socketio.AsyncClient]:
     """``socketio.AsyncClient`` on an Engine.IO client that moves packets without a task each.
@@ -143,9 +147,11 @@ def client_class() -> type[socketio.AsyncClient]:
     :class:`ReadDeadline`; the writer needs none, since every end of the reader ends it); writes
     a WebSocket frame from the sending task when nothing is queued or being written before it
     (aiohttp writes a frame whole and waits only on a full buffer, so frames keep their order;
-    otherwise the packet is queued for the writer as before); and dispatches a
-    Socket.IO ACK in the read loop itself: an ack only completes a waiting call, so it needs no
-    task of its own (events still get one, since a handler may take long). Polling
+    otherwise the packet is queued for the writer as before); and decodes a Socket.IO ACK or
+    EVENT in the read loop itself: an ack only completes a waiting call, so it needs no task of
+    its own, and an event's handler gets one task that runs it and sends its ack (python-engineio
+    makes a task per message, and python-socketio then runs the handler through three more layers
+    on every resume). Binary events, connects and disconnects keep python-socketio's path. Polling
     connections get two fixes: python-engineio's server decodes at most 16 packets per payload
     while its client posts everything queued in one request, and its server answers a long-poll
     with every queued packet while its client refuses more than 16: a burst of 17 broke either way.
@@ -158,15 +164,49 @@ def client_class() -> type[socketio.AsyncClient]:
     ``ws``, ``queue``, ``current_transport``, ``ping_interval`` / ``ping_timeout``, ``base_url``,
     ``request_timeout``, ``_send_request`` (``None`` or a ``str`` on failure), ``Payload``'s
     ``max_decode_packets``, ``_receive_packet``, ``_get_url_timestamp`` and
-    ``_trigger_event("message", data, run_async=)``.
+    ``_trigger_event("message", data, run_async=)``; in socketio's ``AsyncClient``:
+    ``_handle_event(namespace, id, data)`` (called for EVENT and BINARY_EVENT packets),
+    ``handlers[namespace][event]``, ``packet_class`` and ``_send_packet``.
     """
     import socketio
+    from socketio import packet
 
+    ack_type = packet.ACK
     engine = _engine_client_class()
+    running: set[asyncio.Task[Any]] = set()  # the loop keeps only weak references to tasks
 
     class SMCPClient(socketio.AsyncClient):  # type: ignore[misc]
+        handlers: dict[str, dict[str, Any]]
+        logger: Any
+
         def _engineio_client_class(self) -> type[Any]:
             return engine
+
+        async def _handle_event(self, namespace: str | None, id: int | None, data: list[Any]) -> None:
+            # Reached from the read loop (see _receive_packet): the handler gets a task of its own.
+            namespace = namespace or "/"
+            handler = self.handlers.get(namespace, {}).get(data[0]) if data else None
+            if handler is None:  # a catch-all or namespace-class handler: python-socketio's path
+                work = super()._handle_event(namespace, id, data)
+            else:
+                work = self._run_handler(handler, namespace, id, data)
+            task = asyncio.get_running_loop().create_task(work)
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+        async def _run_handler(self, handler: Any, namespace: str, id: int | None, data: list[Any]) -> None:
+            try:
+                reply = handler(*data[1:])
+                if inspect.isawaitable(reply):
+                    reply = await reply
+            except asyncio.CancelledError:
+                reply = None  # as python-socketio: a cancelled handler is answered with nothing
+            except Exception:
+                self.logger.exception("handler of %s raised", data[0])
+                return
+            if id is not None:
+                args = [] if reply is None else list(reply) if isinstance(reply, tuple) else [reply]
+                await self._send_packet(self.packet_class(ack_type, namespace=namespace, id=id, data=args))
 
     return SMCPClient
 
@@ -225,8 +265,9 @@ def _engine_client_class() -> type[Any]:
 
         async def _receive_packet(self, pkt: Any) -> None:
             data = pkt.data
-            if pkt.packet_type == message and isinstance(data, str) and data[:1] == "3":
-                await self._trigger_event("message", data, run_async=False)  # a Socket.IO ACK
+            if pkt.packet_type == message and isinstance(data, str) and data[:1] in _ACK_OR_EVENT:
+                # a Socket.IO ACK or EVENT: decoded here, in order; an event's handler gets a task
+                await self._trigger_event("message", data, run_async=False)
             else:
                 await super()._receive_packet(pkt)
 
