@@ -7,9 +7,9 @@ Starts our server, our Computer (on ``smcp.testing.mcp_servers``' ``toolbox.py s
 three processes, each with timing hooks (``time.perf_counter_ns``: CLOCK_MONOTONIC, comparable
 across processes on Linux), makes ``--calls`` sequential ``echo`` calls and prints, per stage,
 the time since the previous stage (p50, p90, mean), then the same for MCP called directly over
-stdio. ``--cpu`` adds calls/s and CPU µs per call of every process at 16 in flight (``/proc``), on a
-second server and Computer started without the timing hooks, and of the bare MCP client twice: at
-16 in flight, and paced to the full stack's calls/s (the load the Computer saw);
+stdio. ``--cpu`` adds calls/s and CPU µs per call of every process at 16 in flight (``--conc``;
+``/proc``), on a second server and Computer started without the timing hooks, and of the bare MCP
+client twice: at 16 in flight, and paced to the full stack's calls/s (the load the Computer saw);
 ``--null-mcp`` makes the Computer answer every call with a canned result instead of calling MCP,
 so its CPU per call is what the Computer itself costs;
 ``--profile-computer PATH`` also samples the Computer with py-spy in that window (its figures
@@ -300,14 +300,59 @@ async def agent_run(url: str, office: str, computer: str, calls: int) -> tuple[l
     return starts, lat
 
 
-async def agent_cpu(url: str, office: str, computer: str) -> float:
-    """The c16 window of the full stack (processes without timing hooks); returns its calls/s."""
+async def agent_cpu(url: str, office: str, computer: str, conc: int, beside: int | None) -> float:
+    """The c16 window of the full stack (processes without timing hooks); returns its calls/s.
+
+    ``beside``: the stdin of a ``--role bare`` process, sent one byte per full-stack call made in
+    the measured window, so that a bare MCP client makes the same calls at the same moments.
+    """
     from smcp.agent import AsyncAgent
 
     async with AsyncAgent(url, token=TOKEN, office=office, name=office, cache=False) as agent:
         tools = await agent.get_tools(computer)
         tool = next(str(t.name) for t in tools if str(t.name).endswith("__echo"))
-        return await cpu_window(lambda: agent.call_tool(computer, tool, {"text": "x" * 64}, timeout=30))
+
+        async def call() -> None:
+            await agent.call_tool(computer, tool, {"text": "x" * 64}, timeout=30)
+            if beside is not None and MEASURING:
+                os.write(beside, b"x")
+
+        return await cpu_window(call, conc)
+
+
+MEASURING = False  # inside cpu_window's measured window
+
+
+def bare_main(conc: int) -> None:
+    """--role bare: a bare MCP client making one call per byte on stdin, at most ``conc`` at once."""
+
+    async def run() -> None:
+        from mcp import ClientSession, StdioServerParameters
+        from mcp.client.stdio import stdio_client
+
+        loop = asyncio.get_running_loop()
+        tokens = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(tokens), sys.stdin)
+        params = StdioServerParameters(command=sys.executable, args=[str(TOOLBOX), "stdio"])
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            await session.call_tool("echo", {"text": "x" * 64})
+            print("READY", flush=True)
+            gate = asyncio.Semaphore(conc)
+            calls: set[asyncio.Task[Any]] = set()
+
+            async def one() -> None:
+                async with gate:
+                    await session.call_tool("echo", {"text": "x" * 64})
+
+            while chunk := await tokens.read(4096):
+                for _ in chunk:
+                    task = loop.create_task(one())
+                    calls.add(task)
+                    task.add_done_callback(calls.discard)
+            await asyncio.gather(*calls)
+
+    asyncio.run(run())
 
 
 CPU_PIDS: dict[str, int] = {}
@@ -339,7 +384,7 @@ async def cpu_window(
     *,
     pids: dict[str, int] | None = None,
     rate: float = 0.0,
-    label: str = "c16",
+    label: str = "",
 ) -> float:
     """Calls/s at ``conc`` in flight and CPU µs per call of each process (returns calls/s).
 
@@ -375,23 +420,28 @@ async def cpu_window(
              "-f", "raw", "-o", PROFILE_COMPUTER, "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+    global MEASURING
     before = {k: cpu_ticks(v) for k, v in pids.items()}
     t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(conc)))
+    MEASURING = True
+    try:
+        await asyncio.gather(*(worker() for _ in range(conc)))
+    finally:
+        MEASURING = False
     wall = time.perf_counter() - t0
     if spy is not None:
         await asyncio.to_thread(spy.wait)
     hz = os.sysconf("SC_CLK_TCK")
     per = {k: (cpu_ticks(v) - before[k]) / hz / done * 1e6 for k, v in pids.items()}
     CPU_REPORT.append(
-        f"{label}: {done / wall:.0f} calls/s; CPU µs per call: "
+        f"{label or f'c{conc}'}: {done / wall:.0f} calls/s; CPU µs per call: "
         + ", ".join(f"{k} {v:.0f}" for k, v in per.items())
         + f", total {sum(per.values()):.0f}"
     )
     return done / wall
 
 
-async def direct_cpu(rate: float) -> None:
+async def direct_cpu(rate: float, conc: int) -> None:
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
@@ -402,9 +452,10 @@ async def direct_cpu(rate: float) -> None:
         CPU_REPORT.append("mcp-direct:")
         pids = {"client": os.getpid(), "mcp-child": kids[0]}
         call = lambda: session.call_tool("echo", {"text": "x" * 64})  # noqa: E731
-        await cpu_window(call, pids=pids)
+        await cpu_window(call, conc, pids=pids)
         if rate:
-            await cpu_window(call, pids=pids, rate=rate, label="c16 paced to the full stack's calls/s")
+            label = f"c{conc} paced to the full stack's calls/s"
+            await cpu_window(call, conc, pids=pids, rate=rate, label=label)
 
 
 direct_marks: list[tuple[int, str]] = []
@@ -497,12 +548,23 @@ def driver(args: argparse.Namespace) -> None:
     direct = asyncio.run(direct_run(args.calls))
     if args.cpu:  # on processes without the timing hooks, whose wrappers would count as CPU
         procs, url = start_trio(work, args, None)
+        me = [sys.executable, str(Path(__file__).resolve()), "--conc", str(args.conc)]
+        bare = subprocess.Popen(
+            [*me, "--role", "bare"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        procs.append(bare)
         try:
+            assert bare.stdin is not None and bare.stdout is not None
+            if bare.stdout.readline().strip() != "READY":
+                raise RuntimeError("the bare MCP client did not start")
             CPU_PIDS.update(server=procs[0].pid, computer=procs[1].pid)
-            rate = asyncio.run(agent_cpu(url, "o1", "c1"))
+            CPU_PIDS.update({"bare client beside": bare.pid, "its mcp-child": children(bare.pid)[0]})
+            rate = asyncio.run(agent_cpu(url, "o1", "c1", args.conc, bare.stdin.fileno()))
+            bare.stdin.close()
+            bare.wait(30)
         finally:
             stop(procs)
-        asyncio.run(direct_cpu(rate))
+        asyncio.run(direct_cpu(rate, args.conc))
     lines: list[tuple[int, str]] = []
     for path in logs.values():
         for raw in path.read_text(encoding="utf-8").splitlines():
@@ -540,7 +602,7 @@ def _entry() -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--role", default="driver", choices=["driver", "server", "computer"])
+    ap.add_argument("--role", default="driver", choices=["driver", "server", "computer", "bare"])
     ap.add_argument("--log", default="")
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--server", default="ours", choices=["ours", "ours-std"])
@@ -553,6 +615,7 @@ def main() -> None:
         metavar="PATH",
         help="implies --cpu; py-spy (raw, 200 Hz) of the Computer during the c16 window to PATH",
     )
+    ap.add_argument("--conc", type=int, default=16, help="calls in flight in the --cpu windows")
     ap.add_argument(
         "--null-mcp",
         action="store_true",
@@ -565,6 +628,8 @@ def main() -> None:
         PROFILE_COMPUTER, args.cpu = args.profile_computer, True
     if args.role == "driver":
         driver(args)
+    elif args.role == "bare":
+        bare_main(args.conc)
     else:
         role_main(args.role, args.log, args.rest)
 
