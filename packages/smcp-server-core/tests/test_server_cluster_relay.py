@@ -113,6 +113,22 @@ async def test_calls_in_every_direction(nodes: list[Harness]) -> None:
     assert all(h.server._relay.fast_path for h in nodes)
 
 
+async def test_request_as_and_ask_computer_reach_a_computer_on_another_node(nodes: list[Harness]) -> None:
+    from smcp.core.roles import Role
+    from smcp.server.core import Principal, Session
+
+    await nodes[1].computer("far", "o1")
+    here = nodes[0].server
+    target = await here.registry.lookup("o1", "far")
+    assert target is not None and target.node == "node1"
+    data = {"agent": "ops", "req_id": "q1", "computer": "far"}
+    assert (await here.ask_computer(target, "client:get_tools", data, 5))["req_id"] == "q1"
+    operator = Session("ops:1", None, Principal("operator", {}), Role.AGENT, "ops", "o1")
+    result = await here.request_as(operator, "client:tool_call", tool("far", x=1))
+    assert result["isError"] is False and result["content"][0]["text"] == repr({"x": 1})
+    await settled(*nodes)
+
+
 async def test_notifications_once_and_list_room_sees_every_node(nodes: list[Harness]) -> None:
     agent = await nodes[0].agent("ag", "o")
     computers = [await h.computer(f"c{i}", "o") for i, h in enumerate(nodes)]

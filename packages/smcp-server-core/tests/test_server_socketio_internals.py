@@ -28,7 +28,6 @@ from smcp.server.core._socketio_internals import (
     is_default_manager,
     packet_class,
     raw_header,
-    registered_handler,
     send_event_with_ack,
     use_timer_poll,
 )
@@ -205,18 +204,6 @@ def test_server_internals_used_by_the_relay_still_exist() -> None:
         assert hasattr(sio, name), name
     for name in ("_generate_ack_id", "callbacks", "eio_sid_from_sid", "sid_from_eio_sid", "trigger_callback"):
         assert hasattr(sio.manager, name), name
-
-
-def test_registered_handler_is_what_on_registered() -> None:
-    sio = socketio.AsyncServer(async_mode="asgi")
-
-    async def handler(sid: str, data: Any = None) -> None:
-        return None
-
-    sio.on("client:x", handler, namespace="/smcp")
-    assert registered_handler(sio, "client:x", "/smcp") is handler
-    assert registered_handler(sio, "client:y", "/smcp") is None
-    assert registered_handler(sio, "client:x", "/other") is None
 
 
 def test_plain_payload_is_not_scanned_and_encodes_like_python_socketio(monkeypatch: Any) -> None:

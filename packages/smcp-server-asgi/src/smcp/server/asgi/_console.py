@@ -20,11 +20,10 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
-from smcp.core.events import EVENTS, NAMESPACE, ServerEvent
+from smcp.core.events import ServerEvent
 from smcp.core.roles import Role
-from smcp.server.asgi._console_ops import ToolCache, call_tool, disconnect
+from smcp.server.asgi._console_ops import ToolCache, admin_session, call_tool, disconnect
 from smcp.server.asgi._console_state import CallLog, InFlight
-from smcp.server.core._socketio_internals import registered_handler
 
 if TYPE_CHECKING:
     from smcp.server.core import Session, SMCPServer
@@ -86,6 +85,7 @@ class Console:
         self._session_value = hmac.new(self._token, b"smcp-console-session", hashlib.sha256).hexdigest()
         self.calls = CallLog()
         self.in_flight = InFlight()
+        self._admin_sessions: dict[str, Session] = {}  # the console's own calls in flight, by sid
         self.tools = ToolCache(server)
         self.calls.observers.append(self.tools.observe)
         self.started = time.time()
@@ -94,23 +94,17 @@ class Console:
         self._wrap_handlers()
 
     def _wrap_handlers(self) -> None:
-        sio = self.server.sio
-        for spec in EVENTS.values():
-            if not spec.is_client_request:
-                continue
-            handler = registered_handler(sio, spec.name, NAMESPACE)
-            if handler is not None:
-                sio.on(spec.name, self.in_flight.wrap(spec.name, handler), namespace=NAMESPACE)
-        update = ServerEvent.UPDATE_TOOL_LIST.value
-        original = registered_handler(sio, update, NAMESPACE)
-        if original is not None:
-            tools = self.tools
+        self.server.wrap_handlers(self.in_flight.wrap)
+        tools = self.tools
 
+        def forget_tools(event: str, handler: Any) -> Any:
             async def tool_list_changed(sid: str, *args: Any) -> Any:
                 tools.forget(sid)
-                return await original(sid, *args)
+                return await handler(sid, *args)
 
-            sio.on(update, tool_list_changed, namespace=NAMESPACE)
+            return tool_list_changed
+
+        self.server.wrap_handlers(forget_tools, [ServerEvent.UPDATE_TOOL_LIST.value])
 
     def close(self) -> None:
         """End every open event stream (the server is shutting down)."""
@@ -245,12 +239,12 @@ class Console:
             except ValueError:
                 raise _HTTPError(400, "the body must be a JSON object") from None
             tool, params, timeout = _call_body(body)
-            office = parts[1]
-
-            def wrap(event: str, handler: Any) -> Any:
-                return self.in_flight.wrap(event, handler, office)
-
-            answer = await call_tool(self.server, office, parts[3], tool, params, seconds=timeout, wrap=wrap)
+            session = admin_session(parts[1])
+            self._admin_sessions[session.sid] = session
+            try:
+                answer = await call_tool(self.server, session, parts[3], tool, params, seconds=timeout)
+            finally:
+                del self._admin_sessions[session.sid]
             result = {"answer": answer}
         else:
             raise _HTTPError(404, "no such action")
@@ -307,7 +301,7 @@ class Console:
         registry = self.server.registry
         offices: dict[str, str | None] = {}
         for sid in self.in_flight.sids():
-            session = await registry.get(sid)
+            session = self._admin_sessions.get(sid) or await registry.get(sid)
             offices[sid] = None if session is None else session.office
         return self.in_flight.snapshot(offices.get)
 

@@ -1,8 +1,8 @@
 """What the operator console asks of the server: Computers' tool lists, a tool call by hand, a disconnect.
 
-Uses server-core internals (the relay and the one handler wrapper), so that an admin's call is a
-normal ``client:tool_call``: parsed, relayed, counted and handed to every call listener (the audit
-trail) with the admin principal as its sender.
+An admin's call goes through ``SMCPServer.request_as``, so it is a normal ``client:tool_call``:
+parsed, relayed, counted and handed to every call listener (the audit trail) with the admin
+principal as its sender.
 """
 
 from __future__ import annotations
@@ -14,17 +14,15 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from smcp.core.events import EVENTS, NAMESPACE, ClientEvent
+from smcp.core.events import NAMESPACE, ClientEvent
 from smcp.core.roles import Role
 from smcp.server.core import Principal, Session
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from smcp.server.core import SMCPServer
     from smcp.server.core._calls import FinishedCall
 
-__all__ = ["ADMIN_NAME", "ADMIN_PRINCIPAL", "ToolCache", "call_tool", "disconnect"]
+__all__ = ["ADMIN_NAME", "ADMIN_PRINCIPAL", "ToolCache", "admin_session", "call_tool", "disconnect"]
 
 log = logging.getLogger("smcp.server")
 
@@ -143,13 +141,13 @@ class ToolCache:
         return task
 
     async def _ask(self, computer: Session) -> None:
-        """``client:get_tools`` and ``client:get_config`` through the relay (not calls: no listener
-        sees them)."""
-        relay = self._server._relay
+        """``client:get_tools`` and ``client:get_config`` straight to the Computer (not calls: no
+        listener sees them)."""
+        server = self._server
 
         async def ask(event: str) -> Any:
             data = {"computer": computer.name, "agent": ADMIN_NAME, "req_id": uuid.uuid4().hex}
-            return await relay._forward(computer.sid, event, data, TOOLS_TIMEOUT)
+            return await server.ask_computer(computer, event, data, TOOLS_TIMEOUT)
 
         try:
             listed, config = await asyncio.gather(
@@ -167,72 +165,26 @@ class ToolCache:
             log.exception("console: asking computer %r for its tools failed", computer.name)
 
 
-class _AdminRegistry:
-    """The server's registry, except that the admin's own sid is a session in ``office``."""
-
-    def __init__(self, registry: Any, session: Session) -> None:
-        self._registry = registry
-        self._session = session
-
-    async def get(self, sid: str) -> Session | None:
-        if sid == self._session.sid:
-            return self._session
-        result: Session | None = await self._registry.get(sid)
-        return result
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._registry, name)
-
-
-class _AdminView:
-    """What the handler wrapper reads from a server, with the admin registry in place of the real one."""
-
-    def __init__(self, server: SMCPServer, registry: _AdminRegistry) -> None:
-        self.registry = registry
-        self.metrics = server.metrics
-        self.call_listeners = server.call_listeners
-        self._server = server
-
-    def __getattr__(self, name: str) -> Any:
-        # Everything else the wrapper reads (closing, quotas, policy, ...) is the real server's.
-        return getattr(self._server, name)
+def admin_session(office: str) -> Session:
+    """A session of the admin principal in ``office``, with a sid of its own (no connection)."""
+    return Session(f"console:{uuid.uuid4().hex}", None, ADMIN_PRINCIPAL, Role.AGENT, ADMIN_NAME, office)
 
 
 async def call_tool(
     server: SMCPServer,
-    office: str,
+    session: Session,
     computer: str,
     tool: str,
     params: dict[str, Any],
     *,
     seconds: int,
-    wrap: Callable[[str, Any], Any] | None = None,
 ) -> Any:
-    """Call ``tool`` on ``computer`` in ``office`` as the admin principal; returns the answer.
+    """Call ``tool`` on ``computer`` as ``session`` (see :func:`admin_session`); returns the answer.
 
-    ``seconds`` is the call's ``timeout`` field.
-
-    The request takes the path of an Agent's ``client:tool_call``: the same wrapper (parsing,
-    checks, metrics, call listeners) and the same relay business, with a session of role agent
-    named :data:`ADMIN_NAME` that is not a member of the office (no join, no notification).
-    ``wrap(event, handler)`` may wrap the handler (the console records calls in flight with it).
+    ``seconds`` is the call's ``timeout`` field. The request takes the path of an Agent's
+    ``client:tool_call`` (``SMCPServer.request_as``), from a sender that is not a member of the
+    office (no join, no notification).
     """
-    from smcp.server.core._handlers import object_handler
-    from smcp.server.core._relay import shutting_down
-
-    event = ClientEvent.TOOL_CALL.value
-    sid = f"console:{uuid.uuid4().hex}"
-    session = Session(sid, None, ADMIN_PRINCIPAL, Role.AGENT, ADMIN_NAME, office)
-    view = _AdminView(server, _AdminRegistry(server.registry, session))
-    spec = EVENTS[event]
-    handler: Any = object_handler(
-        view,  # type: ignore[arg-type]
-        spec,
-        server._relay._business(spec),
-        closing_error=shutting_down,
-    )
-    if wrap is not None:
-        handler = wrap(event, handler)
     data = {
         "agent": ADMIN_NAME,
         "req_id": uuid.uuid4().hex,
@@ -245,10 +197,10 @@ async def call_tool(
         "console: admin calls tool %r on computer %r in office %r",
         tool,
         computer,
-        office,
-        extra={"office": office, "computer": computer, "tool": tool, "req_id": data["req_id"]},
+        session.office,
+        extra={"office": session.office, "computer": computer, "tool": tool, "req_id": data["req_id"]},
     )
-    return await handler(sid, data)
+    return await server.request_as(session, ClientEvent.TOOL_CALL.value, data)
 
 
 async def disconnect(server: SMCPServer, sid: str) -> bool:

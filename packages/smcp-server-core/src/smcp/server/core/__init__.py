@@ -8,7 +8,8 @@ Public API: :class:`SMCPServer`, :class:`ServerSettings`, :class:`TokenAuth`, :c
 :class:`MemoryRegistry`, :class:`Session`, :class:`ServerMetrics`, :class:`VersionGate`,
 :class:`JsonCodec`, :func:`fast_json`, :class:`FinishedCall`, :data:`CallListener`,
 :class:`AuthRefused`, :class:`JWTAuth` (extra ``[jwt]``), :func:`issue_token`, :data:`Policy`,
-:class:`PolicyRefused`, :class:`QuotaExceeded`, :class:`AuditTrail`, :class:`FileSink`, :class:`LoggerSink`.
+:class:`PolicyRefused`, :class:`QuotaExceeded`, :class:`AuditTrail`, :class:`FileSink`, :class:`LoggerSink`,
+:data:`HandlerWrapper`.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -39,10 +40,11 @@ if TYPE_CHECKING:
     from smcp.server.core._audit import AuditTrail, FileSink, LoggerSink
     from smcp.server.core._cluster import RedisCluster
     from smcp.server.core._jwt import JWTAuth, issue_token
-    from smcp.server.core._server import SMCPServer
+    from smcp.server.core._server import HandlerWrapper, SMCPServer
 
 _LAZY = {
     "SMCPServer": "_server",
+    "HandlerWrapper": "_server",
     "JWTAuth": "_jwt",
     "issue_token": "_jwt",
     "AuditTrail": "_audit",
@@ -70,6 +72,7 @@ __all__ = [
     "CallListener",
     "FileSink",
     "FinishedCall",
+    "HandlerWrapper",
     "JWTAuth",
     "JoinOutcome",
     "JoinRejected",

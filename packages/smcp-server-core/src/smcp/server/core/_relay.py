@@ -93,14 +93,12 @@ class Relay:
 
     def handlers(self) -> dict[str, Handler]:
         """Event name → wrapped handler, for every ``client:*`` event of the table."""
-        handlers: dict[str, Handler] = {}
-        for spec in EVENTS.values():
-            if not spec.is_client_request:
-                continue
-            handlers[spec.name] = object_handler(
-                self._server, spec, self._business(spec), closing_error=shutting_down
-            )
-        return handlers
+        return {spec.name: self.handler(spec) for spec in EVENTS.values() if spec.is_client_request}
+
+    def handler(self, spec: EventSpec, server: Any = None) -> Handler:
+        """The wrapped handler of the ``client:*`` event ``spec``; ``server``: what the wrapper reads
+        in place of the server (see ``SMCPServer.request_as``)."""
+        return object_handler(server or self._server, spec, self._business(spec), closing_error=shutting_down)
 
     def _business(self, spec: EventSpec) -> Any:
         event = spec.name
@@ -109,7 +107,6 @@ class Relay:
         grace = self._settings.grace
         registry = self._registry
         metrics = self._metrics
-        here = self._cluster.node if self._cluster is not None else None
 
         async def relay(call: Call) -> dict[str, Any]:
             session = call.session
@@ -129,18 +126,32 @@ class Relay:
             if call.span is not None:
                 data = _tracing.forward(call.span, data)
             started = time.perf_counter()
-            if target.node is None or target.node == here:
-                reply = await self._forward(target.sid, event, data, deadline)
-            else:
-                reply = await self._forward_remote(target, event, data, deadline)
-            if isinstance(reply, dict):
+            failure, reply = await self.ask(target, event, data, deadline)
+            if failure is None:
                 metrics.observe_latency(time.perf_counter() - started, event)
                 call.outcome = "error" if "code" in reply and "isError" not in reply else "ok"
-                return reply
-            call.outcome, payload = self._failure(reply, event, name, deadline)
-            return payload
+            else:
+                call.outcome = failure
+            return reply
 
         return relay
+
+    async def ask(
+        self, target: Session, event: str, data: Any, deadline: float
+    ) -> tuple[str | None, dict[str, Any]]:
+        """Send ``event`` to the Computer ``target`` (on this node or another) and wait for its answer.
+
+        Returns ``(None, answer)``, or ``(outcome, ErrorPayload)`` when it timed out, the Computer
+        left or the server shut down (``outcome``: ``"timeout"``, ``"disconnected"``, ...).
+        """
+        here = self._cluster.node if self._cluster is not None else None
+        if target.node is None or target.node == here:
+            reply = await self._forward(target.sid, event, data, deadline)
+        else:
+            reply = await self._forward_remote(target, event, data, deadline)
+        if isinstance(reply, dict):
+            return None, reply
+        return self._failure(reply, event, target.name or "", deadline)
 
     async def _forward(self, target_sid: str, event: str, data: Any, deadline: float) -> Any:
         """Send ``event`` to one Computer and wait for its ack, the deadline or its disconnect.

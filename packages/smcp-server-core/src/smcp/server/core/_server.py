@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from smcp.core import wire
 from smcp.core._engineio_log import EngineIOLog
 from smcp.core.errors import BadRequestError
-from smcp.core.events import NAMESPACE
+from smcp.core.events import EVENTS, NAMESPACE
 from smcp.core.versioning import check_version
 from smcp.server.core._auth import AllowAll, AuthProvider, AuthRefused, OfficeAuthorizer
 from smcp.server.core._calls import CallListener
 from smcp.server.core._gate import first_query_value
+from smcp.server.core._handlers import Handler
 from smcp.server.core._json import JsonCodec, fast_json
 from smcp.server.core._metrics import ServerMetrics
 from smcp.server.core._offices import Offices
@@ -46,9 +47,41 @@ if TYPE_CHECKING:
     from smcp.server.core._cluster import RedisCluster
     from smcp.server.core._policy import Policy
 
-__all__ = ["SMCPServer"]
+__all__ = ["HandlerWrapper", "SMCPServer"]
 
 log = logging.getLogger("smcp.server")
+
+#: ``wrapper(event, handler) -> handler`` of :meth:`SMCPServer.wrap_handlers`.
+HandlerWrapper = Callable[[str, Handler], Handler]
+
+_CLIENT_REQUESTS = frozenset(spec.name for spec in EVENTS.values() if spec.is_client_request)
+
+
+class _SenderView:
+    """What the request wrapper reads from the server, with ``session`` found by its sid."""
+
+    def __init__(self, server: SMCPServer, session: Session) -> None:
+        self._server = server
+        self.registry = _WithSession(server.registry, session)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+class _WithSession:
+    """A registry in which ``session``'s sid finds ``session``; everything else is the registry's."""
+
+    def __init__(self, registry: Registry, session: Session) -> None:
+        self._registry = registry
+        self._session = session
+
+    async def get(self, sid: str) -> Session | None:
+        if sid == self._session.sid:
+            return self._session
+        return await self._registry.get(sid)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._registry, name)
 
 
 def _headers(environ: Mapping[str, Any]) -> dict[str, str]:
@@ -136,6 +169,9 @@ class SMCPServer:
         limit_output(self.sio.eio, s.effective_output_limit, self._slow_consumer)
         self._offices = Offices(self)
         self._relay = Relay(self)
+        #: The handler of every event the server serves, as registered (wrappers included).
+        self._handlers: dict[str, Handler] = {**self._offices.handlers(), **self._relay.handlers()}
+        self._wrappers: list[tuple[HandlerWrapper, frozenset[str]]] = []
         self._register()
         wire.warm_up()
 
@@ -145,7 +181,7 @@ class SMCPServer:
         on = self.sio.on
         on("connect", self._on_connect, namespace=NAMESPACE)
         on("disconnect", self._on_disconnect, namespace=NAMESPACE)
-        for event, handler in {**self._offices.handlers(), **self._relay.handlers()}.items():
+        for event, handler in self._handlers.items():
             on(event, handler, namespace=NAMESPACE)
         on("*", self._on_unknown, namespace=NAMESPACE)
 
@@ -332,6 +368,52 @@ class SMCPServer:
         before the server takes traffic.
         """
         self.call_listeners.append(listener)
+
+    def wrap_handlers(self, wrapper: HandlerWrapper, events: Iterable[str] | None = None) -> None:
+        """Wrap the handler of each event in ``events`` (default: every ``client:*`` request).
+
+        ``wrapper(event, handler)`` returns the handler to use instead: an ``async`` callable
+        ``(sid, *args)`` that returns the ack. Wrappers nest (the last one added runs first) and
+        also wrap :meth:`request_as`. Add them before the server takes traffic.
+        """
+        chosen = frozenset(events) if events is not None else _CLIENT_REQUESTS
+        unknown = sorted(chosen - self._handlers.keys())
+        if unknown:
+            raise ValueError(f"the server has no handler for {', '.join(unknown)}")
+        for event in chosen:
+            handler = wrapper(event, self._handlers[event])
+            self._handlers[event] = handler
+            self.sio.on(event, handler, namespace=NAMESPACE)
+        self._wrappers.append((wrapper, chosen))
+
+    async def request_as(self, session: Session, event: str, data: Any) -> Any:
+        """Answer the ``client:*`` request ``event`` for ``session``, a sender with no connection.
+
+        ``session`` (not in the registry) gives the sender's sid, principal, role, name and office,
+        as a joined client's session would: an operator's console calling a tool, say. The request
+        takes a connected client's path: parsing, the sender checks, the policy, the relay with its
+        deadline, metrics, call listeners (the audit trail) and the wrappers of
+        :meth:`wrap_handlers`; the office is not told of the sender. Returns the ack.
+        """
+        spec = EVENTS.get(event)
+        if spec is None or not spec.is_client_request:
+            raise ValueError(f"{event!r} is not a client:* request")
+        handler = self._relay.handler(spec, _SenderView(self, session))
+        for wrapper, events in self._wrappers:
+            if event in events:
+                handler = wrapper(event, handler)
+        return await handler(session.sid, data)
+
+    async def ask_computer(self, computer: Session, event: str, data: Any, timeout: float) -> Any:  # noqa: ASYNC109
+        """Send ``event`` with ``data`` to the Computer session ``computer`` and return its answer.
+
+        For server-side features that read from Computers (the console's tool lists): no sender
+        checks, no call metrics, no call listeners. ``computer`` may be held by another node of a
+        cluster. A timeout after ``timeout`` seconds, a Computer that left or a shutdown is
+        answered with the ErrorPayload an Agent would get (404, 408, 503).
+        """
+        _, reply = await self._relay.ask(computer, event, data, timeout)
+        return reply
 
     # -- lifecycle --------------------------------------------------------------------------
 

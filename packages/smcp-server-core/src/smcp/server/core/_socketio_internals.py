@@ -33,7 +33,6 @@ __all__ = [
     "oversize_aware_server_class",
     "packet_class",
     "raw_header",
-    "registered_handler",
     "send_event_with_ack",
     "send_raw_ack",
     "sid_of",
@@ -333,17 +332,6 @@ async def drop_connections(eio_server: Any) -> None:
 
 
 # -- the relay's fast path ----------------------------------------------------------------------
-
-
-def registered_handler(sio: socketio.AsyncServer, event: str, namespace: str) -> Any:
-    """The handler ``sio.on(event, ..., namespace=namespace)`` registered, or ``None``.
-
-    Relies on: ``AsyncServer.handlers`` (namespace -> event -> handler), which ``on`` fills.
-    """
-    handlers = getattr(sio, "handlers", None)
-    if not isinstance(handlers, dict):
-        return None
-    return handlers.get(namespace, {}).get(event)
 
 
 def is_default_manager(manager: Any) -> bool:
