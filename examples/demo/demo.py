@@ -182,7 +182,7 @@ def main() -> int:
     children: list[Child] = []
     with workspace() as root:
         try:
-            env_token = ["--token", token]
+            env_token = [f"--token={token}"]  # "=": a token may start with "-"
             server = Child(
                 "server", [command("smcp-server"), "--host", "127.0.0.1", "--port", "0", *env_token], root
             )
@@ -219,7 +219,7 @@ def main() -> int:
             if args.keep_running:
                 console.print("\nServer and Computer keep running. Try, in another terminal:")
                 console.print(
-                    f"  {command('smcp-agent')} --url {url} --token {token} --office {OFFICE} --name me "
+                    f"  {command('smcp-agent')} --url {url} --token={token} --office {OFFICE} --name me "
                     f'call {COMPUTER} desk__now --params \'{{"timezone": "Europe/Paris"}}\''
                 )
                 console.print("Press Ctrl-C to stop.")
