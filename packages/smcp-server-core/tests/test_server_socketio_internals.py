@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import logging
 import types
 from importlib.metadata import version
 from typing import Any
@@ -406,8 +407,6 @@ class _ScriptedWS:
 
 
 def _handler_socket(cls: type[Any], *, connected: bool, deadline: float) -> Any:
-    import logging
-
     class Recording(cls):  # type: ignore[misc,valid-type]
         async def receive(self, pkt: Any) -> None:
             if pkt.data == "boom":
@@ -418,6 +417,12 @@ def _handler_socket(cls: type[Any], *, connected: bool, deadline: float) -> Any:
             self.closed_with = (wait, abort, reason)
 
     sock = object.__new__(Recording)
+
+    async def on_message(sid: str, data: Any) -> None:  # what receive() hands a MESSAGE to
+        if data == "boom":
+            raise RuntimeError("boom")
+        sock.got.append((4, data))
+
     sock.queue = asyncio.Queue()
     sock.server = types.SimpleNamespace(
         ping_interval=deadline,
@@ -425,6 +430,8 @@ def _handler_socket(cls: type[Any], *, connected: bool, deadline: float) -> Any:
         max_http_buffer_size=100,
         logger=logging.getLogger("test.engineio"),
         reason=types.SimpleNamespace(TRANSPORT_CLOSE="transport close"),
+        handlers={"message": on_message},
+        async_handlers=False,
     )
     sock.sid, sock.connected, sock.upgraded, sock.upgrading = "s1", connected, False, False
     sock.got, sock.closed_with = [], None
@@ -481,6 +488,29 @@ async def test_websocket_reader_behaves_like_engineio(case: str) -> None:
     if "trickle" in case:
         assert ours["got"] == [(4, "a"), (4, "b"), (4, "c"), (4, "d")]
         assert ours["ws_closed"]  # then the silence past the deadline closed it
+
+
+@pytest.mark.anyio
+async def test_engineio_receive_hands_a_message_to_the_message_handler_inline() -> None:
+    """What the reader's MESSAGE shortcut stands for: ``receive`` awaiting the handler itself."""
+    from engineio import async_socket
+    from engineio import packet as eio_packet
+
+    calls: list[tuple[Any, ...]] = []
+
+    async def trigger(event: str, *args: Any, **kwargs: Any) -> None:
+        calls.append((event, *args, kwargs))
+
+    sock = object.__new__(async_socket.AsyncSocket)
+    sock.sid = "s1"
+    sock.server = types.SimpleNamespace(
+        logger=logging.getLogger("test.engineio"), _trigger_event=trigger, async_handlers=False
+    )
+    await sock.receive(eio_packet.Packet(encoded_packet="4hello"))
+    assert calls == [("message", "s1", "hello", {"run_async": False})]
+    server = socketio.AsyncServer(async_mode="asgi")
+    assert server.eio.async_handlers is False  # python-socketio runs engineio's handlers inline
+    assert server.eio.handlers["message"] == server._handle_eio_message
 
 
 def test_engineio_websocket_handler_still_reads_through_a_task_per_message() -> None:

@@ -18,6 +18,10 @@ __all__ = ["AgentOptions", "AgentOverrides"]
 _TRANSPORTS = frozenset({"websocket", "polling"})
 
 
+#: :attr:`AgentOptions.request_timeout` when not given (also the ``smcp-agent --request-timeout`` default).
+DEFAULT_REQUEST_TIMEOUT = 20.0
+
+
 @dataclass(frozen=True, slots=True)
 class AgentOptions:
     """How an Agent connects, waits and caches. Every field has a default; invalid values raise
@@ -44,7 +48,7 @@ class AgentOptions:
     #: Seconds to establish the connection.
     connect_timeout: float = 10.0
     #: Local deadline of every request except tool calls and blob transfers.
-    request_timeout: float = 20.0
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     #: Local deadline of one blob chunk (``get_blob``, ``put_blob``) and of ``get_skill``.
     blob_timeout: float = 30.0
     #: Extra wait after a tool call's own timeout, so that the Computer's timeout result can

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from smcp.agent._options import DEFAULT_REQUEST_TIMEOUT
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -206,7 +208,7 @@ def main_options(  # noqa: PLR0917 - typer maps parameters to options
     polling: Annotated[bool, typer.Option("--polling", help="Connect with HTTP long-polling first")] = False,
     request_timeout: Annotated[
         float, typer.Option(metavar="SECONDS", help="Seconds to wait for each answer")
-    ] = 20.0,
+    ] = DEFAULT_REQUEST_TIMEOUT,
     socketio_path: Annotated[
         str | None,
         typer.Option(

@@ -9,6 +9,7 @@ or no longer behaves so.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import re
 from collections.abc import Awaitable, Callable
@@ -134,10 +135,14 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
     the same close at the end) with the read in the handler's task. The read deadline is a
     :class:`~smcp.core._socketio_internals.ReadDeadline` (one timer per connection), and the
     writer waits without a deadline of its own: the reader queues the ``None`` that ends it
-    whenever it stops.
+    whenever it stops. A text MESSAGE goes straight to the server's ``message`` handler (what
+    ``receive`` and ``_trigger_event`` do for it, without their layers); other packets go through
+    ``receive``. ``send`` queues a packet without engineio's coroutine ``put`` and log call.
 
     Relies on: the socket's ``connected``/``upgraded``/``upgrading``/``sid`` attributes,
-    ``receive(pkt)``, ``close(wait=, abort=, reason=)``, ``server.max_http_buffer_size``,
+    ``receive(pkt)``, ``check_ping_timeout()``, ``close(wait=, abort=, reason=)``,
+    ``server.handlers["message"]`` (awaited with ``(sid, data)`` when handlers do not run as
+    tasks, as python-socketio sets them), ``server.max_http_buffer_size``,
     ``server.reason.TRANSPORT_CLOSE`` and the driver's ``ws.wait()``/``send()``/``close()``.
     """
     from engineio import exceptions
@@ -207,7 +212,9 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
                         await on_overflow(self.sid, queued)
                     return
                 self.smcp_queued = queued
-            await super().send(pkt)
+            # engineio's send without its coroutine put (the queue is unbounded) and log call
+            if await self.check_ping_timeout():
+                self.queue.put_nowait(pkt)
 
         connected: bool
         upgraded: bool
@@ -230,6 +237,10 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
                 self.upgraded = True
             writer = asyncio.ensure_future(write_loop(self, ws))
             server.logger.info("%s: Upgrade to websocket successful", self.sid)
+            on_message = server.handlers.get("message")
+            if server.async_handlers or not inspect.iscoroutinefunction(on_message):
+                on_message = None
+            logger = server.logger
             deadline = ReadDeadline(server.ping_interval + server.ping_timeout)
             try:
                 while True:
@@ -244,6 +255,15 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
                     deadline.read_done()
                     if data is None:
                         break
+                    if on_message is not None and data.__class__ is str and data[:1] == "4":
+                        # a text MESSAGE: what receive() -> _trigger_event("message") end in
+                        try:
+                            await on_message(self.sid, data[1:])
+                        except asyncio.CancelledError:
+                            pass
+                        except Exception:
+                            logger.exception("message async handler error")
+                        continue
                     try:
                         await self.receive(eio_packet.Packet(encoded_packet=data))
                     except exceptions.UnknownPacketError:
