@@ -26,10 +26,11 @@ import socketio
 from common import raise_nofile
 
 NS = "/smcp"
+# "standard": what uvicorn[standard]'s auto choice is (its legacy "websockets" protocol is deprecated)
 STACKS = {
     "default": {"loop": "asyncio", "http": "h11", "ws": "websockets-sansio"},
     "plain": {"loop": "asyncio", "http": "h11", "ws": "wsproto"},
-    "standard": {"loop": "uvloop", "http": "httptools", "ws": "websockets"},
+    "standard": {"loop": "uvloop", "http": "httptools", "ws": "websockets-sansio"},
 }
 
 
