@@ -142,6 +142,8 @@ async def test_output_limit_drops_a_connection_that_stops_reading() -> None:
     async with running(settings) as h:
         peer = await h.agent()
         [sock] = h.server.sio.eio.sockets.values()
+        stuck = asyncio.get_running_loop().create_future()
+        sock.smcp_tail = stuck  # a write waiting for the transport, as when the client stops reading
         for _ in range(3):  # no await yields to the writer in between: they stay queued
             await sock.send(eio_packet.Packet(eio_packet.MESSAGE, data="4" + "x" * 999))
         assert sock.smcp_queued == 3000
@@ -155,6 +157,93 @@ async def test_output_limit_drops_a_connection_that_stops_reading() -> None:
             while peer.sio.connected:
                 await asyncio.sleep(0.02)
         assert h.server.metrics.connections == 0
+        stuck.cancel()
+
+
+class _GatedWS:
+    """A WebSocket whose sends wait while ``gate`` is clear (a transport under back-pressure)."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.incoming: asyncio.Queue[Any] = asyncio.Queue()
+        self.sent: list[Any] = []
+        self.closed = False
+        self.fail: type[BaseException] | None = None
+
+    async def wait(self) -> Any:
+        return await self.incoming.get()
+
+    async def send(self, message: Any) -> None:
+        await self.gate.wait()
+        if self.fail is not None:
+            raise self.fail()
+        self.sent.append(message)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def _writing_socket() -> tuple[Any, _GatedWS, asyncio.Task[None]]:
+    from engineio import async_socket
+
+    sock = _handler_socket(_timer_poll_class(async_socket.AsyncSocket), connected=False, deadline=30)
+    sock.closed, sock.closing, sock.last_ping = False, False, None
+    ws = _GatedWS()
+    handler = asyncio.ensure_future(sock._websocket_handler(ws))
+    async with asyncio.timeout(5):
+        while sock.smcp_ws is None:
+            await asyncio.sleep(0)
+    return sock, ws, handler
+
+
+@pytest.mark.anyio
+async def test_a_send_is_written_at_once_and_order_holds_under_back_pressure() -> None:
+    from engineio import packet as eio_packet
+
+    def msg(text: str) -> Any:
+        return eio_packet.Packet(eio_packet.MESSAGE, data=text)
+
+    sock, ws, handler = await _writing_socket()
+    await sock.send(msg("a"))
+    assert ws.sent == ["4a"]  # written by the sender itself: no hand-off to the writer task
+    ws.gate.clear()
+    async with asyncio.timeout(1):  # a write that has to wait does not hold up its sender
+        await sock.send(msg("b"))
+        await sock.send(msg("c"))
+        await sock.send(msg("d"))
+    assert sock.smcp_tail is not None and sock.queue.qsize() == 2 and ws.sent == ["4a"]
+    ws.gate.set()
+    async with asyncio.timeout(5):
+        while len(ws.sent) < 4 or sock.smcp_tail is not None:
+            await asyncio.sleep(0.01)
+    assert ws.sent == ["4a", "4b", "4c", "4d"]
+    await sock.send(msg("e"))
+    assert ws.sent[-1] == "4e"
+    ws.incoming.put_nowait(None)  # the client closes
+    async with asyncio.timeout(5):
+        await handler
+    assert ws.closed and sock.smcp_ws is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("waits", [False, True], ids=["at once", "after waiting"])
+async def test_a_failed_direct_write_ends_the_writer(waits: bool) -> None:
+    from engineio import packet as eio_packet
+
+    sock, ws, handler = await _writing_socket()
+    ws.fail = OSError
+    if waits:
+        ws.gate.clear()
+    await sock.send(eio_packet.Packet(eio_packet.MESSAGE, data="lost"))
+    ws.gate.set()
+    async with asyncio.timeout(5):
+        while not ws.closed:
+            await asyncio.sleep(0.01)
+    assert sock.smcp_ws is None and ws.sent == []
+    ws.incoming.put_nowait(None)
+    async with asyncio.timeout(5):
+        await handler
 
 
 @pytest.mark.anyio

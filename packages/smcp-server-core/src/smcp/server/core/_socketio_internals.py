@@ -124,6 +124,35 @@ async def _drop_one(socket: Any) -> None:
         socket.server.sockets.pop(socket.sid, None)
 
 
+class _Resume:
+    """Awaits the rest of a coroutine already driven by hand up to its first wait (``awaited``)."""
+
+    __slots__ = ("awaited", "step")
+
+    def __init__(self, step: Any, awaited: Any) -> None:
+        self.step, self.awaited = step, awaited
+
+    def __await__(self) -> Any:
+        step, awaited = self.step, self.awaited
+        while True:
+            try:
+                yield awaited  # the running task waits for what the coroutine waits for
+            except BaseException as exc:  # a cancellation of that task goes on into the coroutine
+                try:
+                    awaited = step.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    awaited = step.send(None)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _finish(step: Any, awaited: Any) -> Any:
+    return await _Resume(step, awaited)
+
+
 def _timer_poll_class(base: type[Any]) -> type[Any]:
     """``base`` with a timer-based ``poll`` and a WebSocket handler whose reader awaits each
     message directly.
@@ -137,13 +166,17 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
     writer waits without a deadline of its own: the reader queues the ``None`` that ends it
     whenever it stops. A text MESSAGE goes straight to the server's ``message`` handler (what
     ``receive`` and ``_trigger_event`` do for it, without their layers); other packets go through
-    ``receive``. ``send`` queues a packet without engineio's coroutine ``put`` and log call.
+    ``receive``. ``send`` writes a packet from the sending task when nothing is queued or being
+    written before it (a write that has to wait for the transport finishes in a task, and later
+    packets queue behind it); otherwise it queues the packet without engineio's coroutine ``put``
+    and log call. The writer task drains the queue, after any such unfinished write.
 
     Relies on: the socket's ``connected``/``upgraded``/``upgrading``/``sid`` attributes,
     ``receive(pkt)``, ``check_ping_timeout()``, ``close(wait=, abort=, reason=)``,
     ``server.handlers["message"]`` (awaited with ``(sid, data)`` when handlers do not run as
     tasks, as python-socketio sets them), ``server.max_http_buffer_size``,
-    ``server.reason.TRANSPORT_CLOSE`` and the driver's ``ws.wait()``/``send()``/``close()``.
+    ``server.reason.TRANSPORT_CLOSE`` and the driver's ``ws.wait()``/``send()``/``close()``
+    (``send`` a coroutine, or any awaitable, which then always finishes in a task).
     """
     from engineio import exceptions
     from engineio import packet as eio_packet
@@ -156,18 +189,27 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
     poll_packets = eio_payload.Payload.max_decode_packets
 
     async def write_loop(sock: Any, ws: Any) -> None:
-        while True:
-            try:
-                packets = await sock.poll(deadline=False)
-            except QueueEmpty:
-                break
-            if not packets:  # the None that ends the connection
-                break
-            try:
-                for pkt in packets:
-                    await ws.send(pkt.encode())
-            except (Exception, asyncio.CancelledError):
-                break
+        try:
+            while True:
+                try:
+                    packets = await sock.poll(deadline=False)
+                except QueueEmpty:
+                    break
+                if not packets:  # the None that ends the connection
+                    break
+                sock.smcp_batch = True  # from here on, senders queue behind this batch
+                try:
+                    tail = sock.smcp_tail
+                    if tail is not None:  # a direct write still waiting for the transport goes first
+                        await asyncio.wait([tail])
+                    for pkt in packets:
+                        await ws.send(pkt.encode())
+                except (Exception, asyncio.CancelledError):
+                    break
+                finally:
+                    sock.smcp_batch = False
+        finally:
+            sock.smcp_ws = None
         await ws.close()
 
     async def upgrade(sock: Any, ws: Any, read: Callable[[], Awaitable[Any]]) -> bool:
@@ -199,8 +241,48 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
 
     class SMCPSocket(base):  # type: ignore[misc]
         smcp_queued = 0
+        #: the WebSocket while the writer runs; ``send`` writes to it directly when nothing waits
+        smcp_ws: Any = None
+        #: the writer holds a batch of packets (taken from the queue, not yet written)
+        smcp_batch = False
+        #: a direct write that waits for the transport (back-pressure), finishing in a task
+        smcp_tail: asyncio.Future[Any] | None = None
+
+        def _smcp_write_now(self, ws: Any, pkt: Any) -> None:
+            """Write ``pkt`` from the sending task, as far as it goes without waiting.
+
+            A write the transport makes wait (its buffer is full) finishes in a task, and every
+            packet sent meanwhile is queued behind it, so that no sender blocks and the order holds.
+            """
+            step = ws.send(pkt.encode())
+            if not inspect.iscoroutine(step):  # a driver whose send is another kind of awaitable
+                tail = self.smcp_tail = asyncio.ensure_future(step)
+                tail.add_done_callback(self._smcp_tail_done)
+                return
+            try:
+                awaited = step.send(None)
+            except StopIteration:
+                return
+            except Exception:  # the connection is broken: end the writer as its own failure does
+                self.smcp_ws = None
+                self.queue.put_nowait(None)
+                return
+            tail = self.smcp_tail = asyncio.ensure_future(_finish(step, awaited))
+            tail.add_done_callback(self._smcp_tail_done)
+
+        def _smcp_tail_done(self, tail: asyncio.Future[Any]) -> None:
+            if self.smcp_tail is tail:
+                self.smcp_tail = None
+            if not tail.cancelled() and tail.exception() is not None and self.smcp_ws is not None:
+                self.smcp_ws = None
+                self.queue.put_nowait(None)
 
         async def send(self, pkt: Any) -> None:
+            ws = self.smcp_ws
+            if ws is not None and self.smcp_tail is None and not self.smcp_batch and self.queue.empty():
+                if await self.check_ping_timeout():  # nothing waits before it: write it now
+                    self._smcp_write_now(ws, pkt)
+                return
             output = getattr(self.server, "_smcp_output", None)
             size = _packet_size(pkt)
             if output is not None and size:
@@ -236,6 +318,7 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
                 self.connected = True
                 self.upgraded = True
             writer = asyncio.ensure_future(write_loop(self, ws))
+            self.smcp_ws = ws
             server.logger.info("%s: Upgrade to websocket successful", self.sid)
             on_message = server.handlers.get("message")
             if server.async_handlers or not inspect.iscoroutinefunction(on_message):
@@ -275,6 +358,7 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
                         server.logger.exception("Unknown receive error")
             finally:
                 deadline.close()
+                self.smcp_ws = None
             await self.queue.put(None)  # ends the writer
             await writer
             await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
