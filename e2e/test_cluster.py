@@ -157,8 +157,11 @@ async def test_redis_restart_and_outage(procs: ProcessManager, tmp_path: Path) -
         await redis_proc.await_exit(5)
         redis_proc, _ = await start_private_redis(procs, port)
         restart_recovery = await until(both_work, 20, "calls did not work again after the Redis restart")
-        sessions = await agent.sessions()
-        assert sorted(s.name for s in sessions) == ["ag", "local", "remote"]
+
+        async def all_listed() -> bool:  # a read on a connection Redis dropped may fall back once
+            return sorted(s.name for s in await agent.sessions()) == ["ag", "local", "remote"]
+
+        await until(all_listed, 10, "the office's sessions were not all listed after the Redis restart")
 
         # 2. Outage of 10 s.
         late = await _raw_peer(nodes[0])

@@ -171,8 +171,8 @@ class RedisRegistry:
     async def members(self, office: str) -> list[Session]:
         try:
             flat = await self._run("MEMBERS", office)
-        except Exception:
-            log.warning("members from Redis failed; answering with this node's sessions")
+        except Exception as exc:
+            log.warning("members from Redis failed (%s); answering with this node's sessions", exc)
             return [s for s in self.local.values() if s.office == office]
         out: list[Session] = []
         for i in range(0, len(flat), 7):
