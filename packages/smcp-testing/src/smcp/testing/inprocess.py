@@ -18,6 +18,7 @@ Needs ``smcp-testing[server]``. Uses python-engineio's ``AsyncSocket`` and the s
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import logging
@@ -189,9 +190,14 @@ class InProcessPeer:
 
 
 class ErrorRecords(logging.Handler):
-    """Keeps every record at ERROR or above (attach it to the root logger to see any logger's)."""
+    """Keeps every record at ERROR or above (attach it to the root logger to see any logger's).
+
+    Creating one collects garbage first: what earlier code in the process left unclosed (another
+    test's aiohttp session, say) is finalized, and logged, before the recording starts.
+    """
 
     def __init__(self) -> None:
+        gc.collect()
         super().__init__(logging.ERROR)
         self.records: list[logging.LogRecord] = []
 
