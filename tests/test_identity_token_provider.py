@@ -36,6 +36,16 @@ def expired() -> str:
     return token
 
 
+def short_lived(sub: str, role: str) -> str:
+    """A token that stays valid for 2-3 s: ``exp`` is in whole seconds (``issue_token`` truncates)."""
+    return issue_token(SECRET, sub=sub, role=role, offices=["o1"], ttl=3)
+
+
+async def until_expired(token: str) -> None:
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    await asyncio.sleep(max(0.0, exp - time.time() + 0.1))
+
+
 async def test_the_agent_shows_the_reason_without_a_traceback() -> None:
     from smcp.agent import AsyncAgent
     from smcp.core.errors import AuthenticationError
@@ -74,11 +84,11 @@ async def test_an_expired_fixed_token_ends_the_agents_reconnects() -> None:
     from smcp.agent import AsyncAgent
     from smcp.core.errors import AuthenticationError
 
-    token = issue_token(SECRET, sub="alice", role="agent", offices=["o1"], ttl=1)
     async with running(auth=JWTAuth(secret=SECRET, leeway=0)) as h:
+        token = short_lived("alice", "agent")
         agent = AsyncAgent(h.url, token=token, office="o1", name="alice")
         async with agent:
-            await asyncio.sleep(1.5)  # the token expires while connected
+            await until_expired(token)  # the token expires while connected
             await drop_connections(h.server.sio.eio)
             async with asyncio.timeout(15):
                 while agent._fatal is None:
@@ -98,14 +108,14 @@ async def test_an_expired_fixed_token_ends_the_computers_reconnects(tmp_path: ob
     from smcp.computer._link import ComputerLink
     from smcp.core.errors import AuthenticationError
 
-    token = issue_token(SECRET, sub="lap", role="computer", offices=["o1"], ttl=1)
     async with running(auth=JWTAuth(secret=SECRET, leeway=0)) as h:
+        token = short_lived("lap", "computer")
         link = ComputerLink(Computer("lap", []), h.url, token=token)
         try:
             async with asyncio.timeout(20):
                 await link.connect()
                 await link.join("o1")
-                await asyncio.sleep(1.5)
+                await until_expired(token)
                 await drop_connections(h.server.sio.eio)
                 fatal = await link.wait_fatal()
             assert isinstance(fatal, AuthenticationError) and "token expired" in str(fatal)
