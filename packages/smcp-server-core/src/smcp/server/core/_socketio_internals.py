@@ -149,10 +149,6 @@ class _Resume:
                     return stop.value
 
 
-async def _finish(step: Any, awaited: Any) -> Any:
-    return await _Resume(step, awaited)
-
-
 def _timer_poll_class(base: type[Any]) -> type[Any]:
     """``base`` with a timer-based ``poll`` and a WebSocket handler whose reader awaits each
     message directly.
@@ -254,26 +250,28 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
             A write the transport makes wait (its buffer is full) finishes in a task, and every
             packet sent meanwhile is queued behind it, so that no sender blocks and the order holds.
             """
-            step = ws.send(pkt.encode())
-            if not inspect.iscoroutine(step):  # a driver whose send is another kind of awaitable
-                tail = self.smcp_tail = asyncio.ensure_future(step)
-                tail.add_done_callback(self._smcp_tail_done)
-                return
-            try:
-                awaited = step.send(None)
-            except StopIteration:
-                return
-            except Exception:  # the connection is broken: end the writer as its own failure does
-                self.smcp_ws = None
-                self.queue.put_nowait(None)
-                return
-            tail = self.smcp_tail = asyncio.ensure_future(_finish(step, awaited))
+            step: Any = ws.send(pkt.encode())
+            if inspect.iscoroutine(step):  # (another kind of awaitable always finishes in the task)
+                try:
+                    awaited = step.send(None)
+                except StopIteration:
+                    return
+                except Exception:
+                    self._smcp_write_failed()
+                    return
+                step = _Resume(step, awaited)
+            tail = self.smcp_tail = asyncio.ensure_future(step)
             tail.add_done_callback(self._smcp_tail_done)
 
         def _smcp_tail_done(self, tail: asyncio.Future[Any]) -> None:
             if self.smcp_tail is tail:
                 self.smcp_tail = None
-            if not tail.cancelled() and tail.exception() is not None and self.smcp_ws is not None:
+            if not tail.cancelled() and tail.exception() is not None:
+                self._smcp_write_failed()
+
+        def _smcp_write_failed(self) -> None:
+            """The connection is broken: end the writer, as its own failed write does."""
+            if self.smcp_ws is not None:
                 self.smcp_ws = None
                 self.queue.put_nowait(None)
 
@@ -323,7 +321,6 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
             on_message = server.handlers.get("message")
             if server.async_handlers or not inspect.iscoroutinefunction(on_message):
                 on_message = None
-            logger = server.logger
             deadline = ReadDeadline(server.ping_interval + server.ping_timeout)
             try:
                 while True:
@@ -345,7 +342,7 @@ def _timer_poll_class(base: type[Any]) -> type[Any]:
                         except asyncio.CancelledError:
                             pass
                         except Exception:
-                            logger.exception("message async handler error")
+                            server.logger.exception("message async handler error")
                         continue
                     try:
                         await self.receive(eio_packet.Packet(encoded_packet=data))
