@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -29,7 +30,7 @@ from relay_server import STACKS
 async def serve(host: str, port: int, token: str, stack: str) -> None:
     import uvicorn
 
-    from smcp.server.asgi import create_app, tune_gc
+    from smcp.server.asgi import create_app, tune_gc, uvicorn_ws_protocol
     from smcp.server.core import ServerSettings, TokenAuth
 
     settings = ServerSettings()
@@ -38,6 +39,9 @@ async def serve(host: str, port: int, token: str, stack: str) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(4096)
+    options = dict(STACKS[stack])
+    if not os.environ.get("SMCP_AB_PLAIN_WS"):
+        options["ws"] = uvicorn_ws_protocol(options.get("ws", "auto"))  # as smcp-server runs it
     config = uvicorn.Config(
         app,
         lifespan="on",
@@ -45,7 +49,7 @@ async def serve(host: str, port: int, token: str, stack: str) -> None:
         ws_max_size=settings.effective_transport_limit + 64 * 1024,
         timeout_graceful_shutdown=2,
         server_header=False,
-        **STACKS[stack],  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))

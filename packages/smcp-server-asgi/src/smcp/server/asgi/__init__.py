@@ -4,7 +4,8 @@
 
 Public API: :func:`create_app`, :func:`mount`, :class:`SMCPApp`, :func:`render_prometheus`,
 :func:`listen_socket` and :func:`set_nodelay` (a TCP_NODELAY listening socket for any ASGI server),
-:func:`tune_gc` (the garbage-collector settings of ``smcp-server``);
+:func:`tune_gc` (the garbage-collector settings of ``smcp-server``), :func:`uvicorn_ws_protocol`
+(uvicorn's WebSocket protocol as ``smcp-server`` runs it);
 the command lives in :mod:`smcp.server.asgi.cli`.
 """
 
@@ -17,6 +18,7 @@ from smcp.server.asgi._app import SMCPApp, create_app, mount  # noqa: E402
 from smcp.server.asgi._gc import tune_gc  # noqa: E402
 from smcp.server.asgi._prometheus import render_prometheus  # noqa: E402
 from smcp.server.asgi._sockets import listen_socket, set_nodelay  # noqa: E402
+from smcp.server.asgi._uvicorn import uvicorn_ws_protocol  # noqa: E402
 
 __all__ = [
     "SMCPApp",
@@ -27,4 +29,5 @@ __all__ = [
     "render_prometheus",
     "set_nodelay",
     "tune_gc",
+    "uvicorn_ws_protocol",
 ]

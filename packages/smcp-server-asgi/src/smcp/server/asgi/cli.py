@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from smcp.server.asgi._gc import DEFAULT_GC_THRESHOLD, tune_gc
+from smcp.server.asgi._uvicorn import uvicorn_ws_protocol
 from smcp.server.asgi._version import __version__
 from smcp.server.core._settings import ServerSettings
 
@@ -403,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_config=None,
         loop=args.loop,
         http=args.http,
-        ws=args.ws,
+        ws=uvicorn_ws_protocol(args.ws),
         ws_max_size=settings.effective_transport_limit + 64 * 1024,
         timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)),
         server_header=False,

@@ -1,0 +1,106 @@
+"""uvicorn's WebSocket protocol with read flow control by queue length.
+
+uvicorn's sans-I/O WebSocket protocol stops reading the socket after every message it queues for
+the app and starts again once the app has taken it: two ``epoll_ctl`` calls per message on either
+event loop, four per relayed call at the server, and on the plain asyncio loop about 5 % of the
+server's CPU in ``selectors``. The protocol here pauses after a message of more than 64 KiB, as
+uvicorn does after any, or once ``ws_max_queue`` messages (a uvicorn setting, 32 by default) wait
+for the app; it resumes when the app has taken them all. A slow app still stops a fast client,
+and what waits stays below ``ws_max_queue`` × 64 KiB plus one message.
+
+It relies on uvicorn's ``WebSocketsSansIOProtocol``: ``send_receive_event_to_app`` queues the
+message in ``frames`` and pauses the
+transport when ``read_paused`` is false and sets it, ``receive`` resumes when ``read_paused`` is
+set and ``queue`` is empty, and ``config.ws_max_queue``. Outside :data:`TESTED_UVICORN`, or for
+another protocol, uvicorn's own class is used unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+__all__ = ["TESTED_UVICORN", "uvicorn_ws_protocol"]
+
+logger = logging.getLogger("smcp.server.asgi")
+
+# uvicorn versions the protocol here was checked against: [low, high)
+TESTED_UVICORN = ((0, 50), (1, 0))
+_SMALL = 64 * 1024  # bytes: a message up to this size does not pause reading on its own
+
+
+def _version(text: str) -> tuple[int, int]:
+    major, minor, *_ = (int("".join(ch for ch in part if ch.isdigit()) or 0) for part in text.split("."))
+    return major, minor
+
+
+def uvicorn_ws_protocol(ws: str | type[Any] = "auto") -> str | type[Any]:
+    """What to pass as ``uvicorn.Config(ws=...)`` for ``ws`` (a name uvicorn knows, or a class).
+
+    The sans-I/O ``websockets`` protocol (what ``auto`` picks when ``websockets`` is installed)
+    comes back as a subclass that pauses reading by queue length (see the module); anything
+    else, and every uvicorn outside the tested range, comes back as given.
+    """
+    try:
+        import uvicorn
+        from uvicorn.config import WS_PROTOCOLS
+        from uvicorn.importer import import_from_string
+        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    except ImportError:
+        return ws
+    low, high = TESTED_UVICORN
+    if not low <= _version(uvicorn.__version__) < high:
+        logger.debug(
+            "uvicorn %s is outside %s: its own WebSocket protocol is used",
+            uvicorn.__version__,
+            TESTED_UVICORN,
+        )
+        return ws
+    if isinstance(ws, str):
+        target = WS_PROTOCOLS.get(ws, ws)
+        if target is None:  # "none"
+            return ws
+        try:
+            cls = import_from_string(target)
+        except Exception:  # uvicorn reports a bad name itself, as it would have
+            return ws
+    else:
+        cls = ws
+    if not isinstance(cls, type) or not issubclass(cls, WebSocketsSansIOProtocol):
+        return ws
+    return _queued(cls)
+
+
+_classes: dict[type[Any], type[Any]] = {}
+
+
+def _queued(base: type[Any]) -> type[Any]:
+    if base in _classes:
+        return _classes[base]
+
+    class SMCPWebSocketProtocol(base):  # type: ignore[misc]
+        read_paused: bool
+        frames: list[bytes]
+        queue: Any
+        transport: Any
+        config: Any
+
+        def send_receive_event_to_app(self) -> None:
+            paused = self.read_paused
+            small = sum(len(frame) for frame in self.frames) <= _SMALL
+            before = self.queue.qsize()
+            self.read_paused = True  # uvicorn pauses only when this is false
+            try:
+                super().send_receive_event_to_app()
+            finally:
+                self.read_paused = paused
+            queued = self.queue.qsize()
+            if paused or queued == before:  # already paused, or dropped (uvicorn is closing)
+                return
+            if not small or queued >= max(1, self.config.ws_max_queue):
+                self.read_paused = True
+                self.transport.pause_reading()
+
+    SMCPWebSocketProtocol.__qualname__ = SMCPWebSocketProtocol.__name__ = f"SMCP{base.__name__}"
+    _classes[base] = SMCPWebSocketProtocol
+    return SMCPWebSocketProtocol

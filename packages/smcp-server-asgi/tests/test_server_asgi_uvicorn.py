@@ -1,0 +1,136 @@
+"""uvicorn's WebSocket protocol as ``smcp-server`` runs it: reading pauses by queue length."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from smcp.server.asgi import listen_socket, uvicorn_ws_protocol
+from smcp.server.asgi._uvicorn import TESTED_UVICORN, _version
+
+uvicorn = pytest.importorskip("uvicorn")
+websockets_client = pytest.importorskip("websockets.asyncio.client")
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol  # noqa: E402
+
+pytestmark = pytest.mark.anyio
+
+
+class _Echo:
+    """An ASGI app that echoes every text message once ``gate`` is set."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "websocket"
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        while (message := await receive())["type"] == "websocket.receive":
+            await self.gate.wait()
+            await send({"type": "websocket.send", "text": message["text"]})
+
+
+def _counting(base: type[Any], pauses: list[int]) -> type[Any]:
+    class Counting(base):  # type: ignore[misc,valid-type]
+        def connection_made(self, transport: Any) -> None:
+            pause = transport.pause_reading
+
+            def counted() -> None:
+                pauses.append(1)
+                pause()
+
+            transport.pause_reading = counted
+            super().connection_made(transport)
+
+    return Counting
+
+
+@asynccontextmanager
+async def _serving(app: _Echo, protocol: type[Any]) -> AsyncIterator[str]:
+    sock = listen_socket("127.0.0.1", 0)
+    config = uvicorn.Config(app, log_config=None, loop="asyncio", lifespan="off", ws=protocol)
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                assert not task.done(), task
+                await asyncio.sleep(0.01)
+        yield f"ws://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+        sock.close()
+
+
+async def _ping_pong(url: str, count: int) -> None:
+    async with websockets_client.connect(url) as ws:
+        for i in range(count):
+            await ws.send(f"m{i}")
+            assert await asyncio.wait_for(ws.recv(), 5) == f"m{i}"
+
+
+async def test_the_sans_io_protocol_is_replaced_and_other_choices_pass_through() -> None:
+    ours = uvicorn_ws_protocol("websockets-sansio")
+    assert isinstance(ours, type) and issubclass(ours, WebSocketsSansIOProtocol)
+    assert ours is not WebSocketsSansIOProtocol
+    assert uvicorn_ws_protocol(WebSocketsSansIOProtocol) is ours  # one class per base
+    assert uvicorn_ws_protocol("auto") is ours  # websockets is a dependency, so auto picks it
+    assert uvicorn_ws_protocol("wsproto") == "wsproto"
+    assert uvicorn_ws_protocol("none") == "none"
+    assert uvicorn_ws_protocol("no.such:module") == "no.such:module"
+
+
+async def test_outside_the_tested_uvicorn_versions_its_own_protocol_is_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    low, high = TESTED_UVICORN
+    installed = uvicorn.__version__
+    assert low <= _version(installed) < high, f"uvicorn {installed}: check _uvicorn.py, then widen the range"
+    monkeypatch.setattr(uvicorn, "__version__", f"{high[0]}.{high[1]}.0")
+    assert uvicorn_ws_protocol("websockets-sansio") == "websockets-sansio"
+
+
+async def test_small_messages_do_not_pause_reading() -> None:
+    pauses: list[int] = []
+    async with _serving(_Echo(), _counting(uvicorn_ws_protocol("websockets-sansio"), pauses)) as url:
+        await _ping_pong(url, 50)
+    assert pauses == []
+    # the control: uvicorn's own protocol pauses after every message it queues
+    async with _serving(_Echo(), _counting(WebSocketsSansIOProtocol, pauses)) as url:
+        await _ping_pong(url, 50)
+    assert len(pauses) >= 50
+
+
+async def test_a_slow_app_still_stops_the_client_and_nothing_is_lost() -> None:
+    pauses: list[int] = []
+    app = _Echo()
+    app.gate.clear()
+    protocol = _counting(uvicorn_ws_protocol("websockets-sansio"), pauses)
+    async with _serving(app, protocol) as url, websockets_client.connect(url) as ws:
+        for i in range(200):
+            await ws.send(f"m{i}")
+        async with asyncio.timeout(10):
+            while not pauses:
+                await asyncio.sleep(0.01)
+        app.gate.set()
+        echoed = [await asyncio.wait_for(ws.recv(), 5) for _ in range(200)]
+    assert echoed == [f"m{i}" for i in range(200)]
+    assert len(pauses) < 200
+
+
+async def test_a_large_message_pauses_reading_as_uvicorn_does() -> None:
+    pauses: list[int] = []
+    big = "x" * (200 * 1024)
+    protocol = _counting(uvicorn_ws_protocol("websockets-sansio"), pauses)
+    async with _serving(_Echo(), protocol) as url, websockets_client.connect(url) as ws:
+        await ws.send(big)
+        assert await asyncio.wait_for(ws.recv(), 5) == big
+    assert len(pauses) == 1
