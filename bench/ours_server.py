@@ -10,7 +10,9 @@ runs it under uvicorn with the stack named by ``--stack`` (see relay_server.STAC
 ours, the relay and the official server can be compared on the same stack.
 ``--host-with granian`` serves the same app with Granian's embedded server (its Rust HTTP and
 WebSocket core, one worker in this process, on uvloop when installed, as Granian's ``--loop
-auto``). Prints ``LISTENING <port>`` once it accepts connections.
+auto``). Prints ``LISTENING <port>`` once it accepts connections. uvicorn runs the WebSocket
+protocol of ``uvicorn_ws_protocol``, as ``smcp-server`` does; ``SMCP_AB_PLAIN_WS=1`` in the
+environment runs uvicorn's own instead (for A/B runs).
 """
 
 from __future__ import annotations
