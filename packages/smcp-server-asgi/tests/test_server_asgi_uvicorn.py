@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.asyncio import client as websockets_client
 
-from smcp.server.asgi import listen_socket, uvicorn_ws_protocol
+from smcp.server.asgi import uvicorn_ws_protocol
 from smcp.server.asgi._uvicorn import TESTED_UVICORN, _version
-
-uvicorn = pytest.importorskip("uvicorn")
-websockets_client = pytest.importorskip("websockets.asyncio.client")
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol  # noqa: E402
+from smcp.testing.server import serve
 
 pytestmark = pytest.mark.anyio
 
@@ -53,21 +52,8 @@ def _counting(base: type[Any], pauses: list[int]) -> type[Any]:
 
 @asynccontextmanager
 async def _serving(app: _Echo, protocol: type[Any]) -> AsyncIterator[str]:
-    sock = listen_socket("127.0.0.1", 0)
-    config = uvicorn.Config(app, log_config=None, loop="asyncio", lifespan="off", ws=protocol)
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    task = asyncio.ensure_future(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                assert not task.done(), task
-                await asyncio.sleep(0.01)
-        yield f"ws://127.0.0.1:{sock.getsockname()[1]}/"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
-        sock.close()
+    async with serve(app, ws=protocol, lifespan="off", loop="asyncio") as url:
+        yield "ws" + url.removeprefix("http") + "/"
 
 
 async def _ping_pong(url: str, count: int) -> None:

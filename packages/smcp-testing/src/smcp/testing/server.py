@@ -30,13 +30,19 @@ NS = "/smcp"
 
 
 @asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Run ``app`` on uvicorn on a pre-bound loopback socket; yield its base URL."""
+async def serve(app: Any, **options: Any) -> AsyncIterator[str]:
+    """Run ``app`` on uvicorn on a pre-bound loopback socket; yield its base URL.
+
+    ``options`` go to ``uvicorn.Config`` over this function's own (lifespan on, no log config,
+    32 MiB WebSocket messages).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # -> TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", log_config=None, ws_max_size=32 * 1024 * 1024)
+    config = uvicorn.Config(
+        app, **{"lifespan": "on", "log_config": None, "ws_max_size": 32 * 1024 * 1024, **options}
+    )
     server = uvicorn.Server(config)
     server.capture_signals = _no_signals  # type: ignore[method-assign,assignment]
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
