@@ -9,9 +9,9 @@ for the app; it resumes when the app has taken them all. A slow app still stops 
 and what waits stays below ``ws_max_queue`` × 64 KiB plus one message.
 
 It relies on uvicorn's ``WebSocketsSansIOProtocol``: ``send_receive_event_to_app`` queues the
-message in ``frames`` and pauses the
-transport when ``read_paused`` is false and sets it, ``receive`` resumes when ``read_paused`` is
-set and ``queue`` is empty, and ``config.ws_max_queue``. Outside :data:`TESTED_UVICORN`, or for
+message held in ``frames`` and pauses the transport when ``read_paused`` is false (and sets it),
+``receive`` resumes when ``read_paused`` is set and ``queue`` is empty, and
+``config.ws_max_queue``. Outside :data:`TESTED_UVICORN`, or for
 another protocol, uvicorn's own class is used unchanged.
 """
 
