@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from smcp.testing import roles
-from smcp.testing.processes import ManagedProcess, ProcessManager
+from smcp.testing.processes import ManagedProcess, ProcessManager, listening
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO / "examples" / "deploy" / "nginx.conf"
@@ -26,11 +26,7 @@ SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
 
 def redis_up(host: str = "127.0.0.1", port: int = 6379) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
+    return listening(host, port)
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ and the purge of a dead node. Needs the Redis server at 127.0.0.1:6379."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,21 +11,14 @@ from typing import Any
 import pytest
 
 from smcp.server.core import JoinRejected, MemoryRegistry, Registry, Session
+from smcp.testing.processes import listening
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-if not _redis_up():
+if not listening("127.0.0.1", 6379):
     pytest.skip("needs the Redis server at 127.0.0.1:6379 (not reachable)", allow_module_level=True)
 
 from smcp.server.core import RedisCluster  # noqa: E402

@@ -5,7 +5,6 @@ notifications arrive exactly once, list_room sees every node. Needs Redis at 127
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ import pytest
 import socketio
 
 from smcp.server.core import ServerSettings, SMCPServer, TokenAuth, VersionGate
+from smcp.testing.processes import listening
 from smcp.testing.server import TOKEN, Harness, serve
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
@@ -24,15 +24,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 TTL = 1.5
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-if not _redis_up():
+if not listening("127.0.0.1", 6379):
     pytest.skip("needs the Redis server at 127.0.0.1:6379 (not reachable)", allow_module_level=True)
 
 from smcp.server.core import RedisCluster  # noqa: E402

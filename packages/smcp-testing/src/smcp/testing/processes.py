@@ -21,6 +21,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -34,6 +35,15 @@ DEFAULT_START_TIMEOUT_S = 60.0
 DEFAULT_GRACE_S = 5.0
 POLL_S = 0.02
 LOG_TAIL_CHARS = 6000
+
+
+def listening(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether a TCP connection to ``host:port`` opens within ``timeout`` seconds (a Redis, say)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 class ProcessStartError(RuntimeError):
