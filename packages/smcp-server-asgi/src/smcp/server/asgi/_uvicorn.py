@@ -11,8 +11,8 @@ and what waits stays below ``ws_max_queue`` × 64 KiB plus one message.
 It relies on uvicorn's ``WebSocketsSansIOProtocol``: ``send_receive_event_to_app`` queues the
 message held in ``frames`` and pauses the transport when ``read_paused`` is false (and sets it),
 ``receive`` resumes when ``read_paused`` is set and ``queue`` is empty, and
-``config.ws_max_queue``. Outside :data:`TESTED_UVICORN`, or for
-another protocol, uvicorn's own class is used unchanged.
+``config.ws_max_queue``. Outside :data:`TESTED_UVICORN`, or for another protocol, uvicorn's own
+class is used unchanged.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _queued(base: type[Any]) -> type[Any]:
 
         def send_receive_event_to_app(self) -> None:
             paused = self.read_paused
-            small = sum(len(frame) for frame in self.frames) <= _SMALL
+            small = sum(map(len, self.frames)) <= _SMALL
             before = self.queue.qsize()
             self.read_paused = True  # uvicorn pauses only when this is false
             try:
