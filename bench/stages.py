@@ -169,7 +169,7 @@ def hook_computer() -> None:
 
     try:
         from smcp.computer import _stdio
-    except ImportError:  # an older checkout on PYTHONPATH: mcp's writer, marked by _WriteProxy
+    except ImportError:  # an older checkout on PYTHONPATH: mcp's streams, marked by the proxies
         _stdio = None
     if _stdio is not None:
         direct_send = _stdio.DirectStdin.send
@@ -181,6 +181,18 @@ def hook_computer() -> None:
                 mark("C.mcp_write")
 
         _stdio.DirectStdin.send = marked_send  # type: ignore[method-assign]
+        direct_next = getattr(_stdio, "DirectStdout", None)
+        if direct_next is not None:  # the host reads stdout itself: mark what it reads
+            read_next = direct_next.__anext__
+
+            async def marked_next(self: Any) -> Any:
+                item = await read_next(self)
+                msg = getattr(getattr(item, "message", None), "root", getattr(item, "message", None))
+                if isinstance(getattr(msg, "result", None), dict) and "content" in msg.result:
+                    mark("C.mcp_read")
+                return item
+
+            direct_next.__anext__ = marked_next
 
     def around(cls: Any, name: str, tag: str) -> None:
         fn = getattr(cls, name)

@@ -417,3 +417,119 @@ async def test_direct_stdin_reports_a_dead_child_as_a_broken_stream() -> None:
                 await stream.send(ping)
     assert inner_closed == [True]
     await process.aclose()
+
+
+async def test_stdio_replies_are_read_by_the_session_while_mcps_reader_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smcp.computer import _stdio
+
+    processes: list[Any] = []
+    install = _stdio.ParkedStdout.install
+
+    def recording(process: Any) -> bool:
+        processes.append(process)
+        return install(process)
+
+    monkeypatch.setattr(_stdio.ParkedStdout, "install", staticmethod(recording))
+    read: list[int] = []
+    anext = _stdio.DirectStdout.__anext__
+
+    async def counting(self: Any) -> Any:
+        item = await anext(self)
+        read.append(1)
+        return item
+
+    monkeypatch.setattr(_stdio.DirectStdout, "__anext__", counting)
+    computer = make(
+        {"tb": stdio_decl()}, confirm=approve, spool_dir=tmp_path / "spool", skill_home=tmp_path / "skills"
+    )
+    async with asyncio.timeout(60):
+        async with computer:
+            before = len(read)
+            for i in range(5):
+                result = await computer.call_tool("tb__add", {"a": i, "b": 1}, 10)
+                assert result["content"][0]["text"] == str(i + 1)
+            assert len(read) - before >= 5  # every reply came through the session's own reads
+            (process,) = processes
+            parked = _stdio.ParkedStdout.of(process)
+            assert parked is not None and not parked.free.is_set()  # mcp's reader has read nothing
+        assert parked.free.is_set()
+        assert process.returncode is not None
+
+
+async def test_direct_stdout_parses_lines_and_hands_the_rest_to_mcps_reader() -> None:
+    import anyio
+
+    from smcp.computer._stdio import DirectStdout, ParkedStdout
+
+    ping = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {}})
+    script = (
+        "import sys, time\n"
+        f"sys.stdout.write({ping!r}[:10]); sys.stdout.flush(); time.sleep(0.05)\n"
+        f"sys.stdout.write({ping!r}[10:] + '\\n\\nnot json\\n' + {ping!r} + '\\n'); sys.stdout.flush()\n"
+        "sys.stdin.readline()\n"
+        "sys.stdout.write('left over\\n')\n"
+    )
+    process = await anyio.open_process([sys.executable, "-c", script])
+    assert ParkedStdout.install(process)
+    parked = ParkedStdout.of(process)
+    closed: list[bool] = []
+
+    class Inner:
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    stream = DirectStdout.wrap(Inner(), process)
+    assert isinstance(stream, DirectStdout)
+    async with asyncio.timeout(20):
+        async with stream:
+            first = await stream.receive()  # one message written in two pieces
+            assert first.message.id == 1
+            bad = await stream.receive()  # the blank line is skipped, the next one does not parse
+            assert isinstance(bad, ValueError)
+            assert (await stream.receive()).message.id == 1
+            assert not parked.free.is_set()
+        assert closed == [True] and parked.free.is_set()
+        assert process.stdin is not None and process.stdout is parked
+        await process.stdin.send(b"\n")
+        assert await parked.receive() == b"left over\n"  # mcp's reader drains what follows
+        with pytest.raises(anyio.EndOfStream):
+            await parked.receive()
+        await process.wait()
+    await process.aclose()
+
+
+async def test_direct_stdout_ends_at_the_pipes_end() -> None:
+    import anyio
+
+    from smcp.computer._stdio import DirectStdout, ParkedStdout
+
+    process = await anyio.open_process([sys.executable, "-c", "pass"])
+    assert ParkedStdout.install(process)
+
+    class Inner:
+        async def aclose(self) -> None:
+            pass
+
+    stream = DirectStdout.wrap(Inner(), process)
+    async with asyncio.timeout(20):
+        assert [item async for item in stream] == []
+        with pytest.raises(anyio.EndOfStream):
+            await stream.receive()
+        parked = ParkedStdout.of(process)
+        assert parked is not None and parked.free.is_set()
+        await process.wait()
+    await process.aclose()
+
+
+def test_direct_stdout_is_not_used_on_streams_it_does_not_know() -> None:
+    from smcp.computer._stdio import DirectStdout, ParkedStdout
+
+    class Process:
+        stdout = _stdout = object()
+
+    inner = object()
+    assert ParkedStdout.install(Process()) is False
+    assert ParkedStdout.of(Process()) is None
+    assert DirectStdout.wrap(inner, Process()) is inner

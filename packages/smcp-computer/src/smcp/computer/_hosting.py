@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TextIO
 
 from smcp.computer._config import bundle_id_of
-from smcp.computer._stdio import DirectStdin
+from smcp.computer._stdio import DirectStdin, DirectStdout, ParkedStdout
 
 if TYPE_CHECKING:
     import mcp_types
@@ -117,7 +117,9 @@ def _watch_spawns() -> None:
     """Let a host see the stdio child it started, to tell "exited with status N" from a closed pipe.
 
     mcp's stdio client does not expose its process; its spawn function is wrapped once, and
-    only records the process when a host asked for it. Without that function, nothing changes.
+    only records the process when a host asked for it. Such a process also gets its stdout
+    parked (:class:`ParkedStdout`), for the host's session to read it directly. Without that
+    function, nothing changes.
     """
     from mcp.client import stdio
 
@@ -129,6 +131,7 @@ def _watch_spawns() -> None:
         process = await original(*args, **kwargs)
         spawned = _SPAWNED.get()
         if spawned is not None:
+            ParkedStdout.install(process)
             spawned.append(process)
         return process
 
@@ -375,7 +378,11 @@ class MCPServerHost:
             read, write = await stack.enter_async_context(self._transport(config))
             if config.type == "stdio" and spawned:
                 params: Any = config.server_parameters
-                write = DirectStdin.wrap(write, spawned[0], params.encoding, params.encoding_error_handler)
+                coding = (params.encoding, params.encoding_error_handler)
+                write = DirectStdin.wrap(write, spawned[0], *coding)
+                read = DirectStdout.wrap(read, spawned[0], *coding)
+                if isinstance(read, DirectStdout):
+                    stack.push_async_callback(read.aclose)  # lifts the park however the session ends
             try:
                 broken = asyncio.Event()
                 import mcp_types
