@@ -311,6 +311,11 @@ def targets(thru: list[str], conn: list[str], fill: str, fs_conc: int) -> list[T
             lambda records: _fullstack_p50(records, "ours-std"),
         ),
         Target(
+            "same through node-relay: our Agent and Computer, the reference Socket.IO server",
+            "no target: the p50 gap that remains with the reference server in the middle",
+            lambda records: (_fullstack_p50(records, "node-relay")[0], None),
+        ),
+        Target(
             f"same, throughput at {fs_conc} in flight (ours-std)",
             "≥ 0.85 × MCP-direct",
             _ratio_target(["fullstack"], c, ("ours-std", "mcp-direct"), 0.85, above=True),

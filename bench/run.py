@@ -265,6 +265,8 @@ class Plan:
             impls.append(("ours", lambda: self.trio("ours", rep, common)))
         if "ours-std" in a.servers:  # the same trio with the server on smcp-server-asgi[standard]
             impls.append(("ours-std", lambda: self.trio("ours-std", rep, common)))
+        if "node-relay" in a.servers:  # our Agent and Computer through the reference Socket.IO relay
+            impls.append(("node-relay", lambda: self.trio("node-relay", rep, common)))
         k = (rep - 1) % len(impls)
         for name, fn in impls[k:] + impls[:k]:
             log(f"rep {rep} fullstack: {name}")
@@ -282,7 +284,7 @@ class Plan:
         office, computer = f"fs-office-{impl}-{rep}", f"fs-computer-{impl}-{rep}"
         work = Path(tempfile.mkdtemp(prefix=f"smcp-bench-fs-{impl}-"))
         mcp_entry = stdio_server_entry(sys.executable, [str(TOOLBOX), "stdio"])
-        driver = "ours" if impl == "ours-std" else impl  # our Agent drives both of our servers
+        driver = "official" if impl == "official" else "ours"  # our Agent drives the other servers
         if driver == "ours" and not ours_computer_available():
             return {
                 "ok": False,

@@ -72,3 +72,29 @@ def test_summary_table_lists_failures() -> None:
     table = summary_table(RECORDS)
     assert "| throughput_c16 | server_cpu_us_per_call |" in table
     assert "FAILED (ours, repeat 3) | boom" in table
+
+
+def test_the_node_relay_full_stack_is_reported_without_a_verdict() -> None:
+    records = [
+        rec("mcp-direct", "fullstack", 1, c1_p50_ms=1.0),
+        rec("ours", "fullstack", 1, c1_p50_ms=2.0),
+        rec("node-relay", "fullstack", 1, c1_p50_ms=2.5),
+    ]
+    status = {s["figure"]: s for s in target_status(records, targets(["fullstack"], [], "x", 16))}
+    ours = status["full stack p50 at concurrency 1"]
+    node = status["same through node-relay: our Agent and Computer, the reference Socket.IO server"]
+    assert ours["met"] is False and "+1.00 ms" in ours["measured"]
+    assert node["met"] is None and "node-relay − MCP-direct = +1.50 ms" in node["measured"]
+
+
+def test_tcp_chain_measures_four_hops() -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "tcp_chain.py"), "--calls", "50", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "four raw TCP hops, round trip p50" in done.stdout and "(50 calls)" in done.stdout
