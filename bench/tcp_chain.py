@@ -105,7 +105,8 @@ def main() -> None:
                     p.kill()
                     p.wait(5)
         p50, p90 = statistics.median(lat), statistics.quantiles(lat, n=10)[-1]
-        print(f"repeat {rep}: four raw TCP hops, round trip p50 {p50:.3f} ms, p90 {p90:.3f} ms ({len(lat)} calls)")
+        hops = f"round trip p50 {p50:.3f} ms, p90 {p90:.3f} ms ({len(lat)} calls)"
+        print(f"repeat {rep}: four raw TCP hops, {hops}")
 
 
 if __name__ == "__main__":
