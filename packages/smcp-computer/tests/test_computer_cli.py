@@ -257,3 +257,41 @@ async def test_oversized_result_is_refused_with_the_limit(tmp_path: Path) -> Non
                 await link.close()
     finally:
         _stop(proc)
+
+
+def test_loop_option_picks_the_runner() -> None:
+    import typer
+
+    from smcp.computer.cli import _loop_runner
+
+    assert _loop_runner("asyncio") is asyncio.run
+    try:
+        import uvloop
+    except ImportError:
+        assert _loop_runner("auto") is asyncio.run
+        with pytest.raises(typer.BadParameter, match="uvloop is not installed"):
+            _loop_runner("uvloop")
+    else:
+        assert _loop_runner("auto") is uvloop.run
+        assert _loop_runner("uvloop") is uvloop.run
+    with pytest.raises(typer.BadParameter, match="expects asyncio, uvloop or auto"):
+        _loop_runner("trio")
+
+
+def test_an_unknown_loop_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    argv = [*CLI, "run", "--url", "http://127.0.0.1:9", "--office", "o", "--name", "c", "--loop", "trio"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env=_env(tmp_path))
+    assert out.returncode == 2
+    assert "expects asyncio, uvloop or auto" in out.stderr
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+async def test_run_serves_on_either_loop(server_url: str, tmp_path: Path, loop: str) -> None:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop is not installed (smcp-computer[fast] brings it)")
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps(toolbox_config()))
+    env = _env(tmp_path, SMCP_TOKEN=TOKEN)
+    argv = [*CLI, "run", "--url", server_url, "--office", f"cli-{loop}", "--name", f"c-{loop}", "--no-repl"]
+    stderr = await _run_until_ready([*argv, "--config", str(config), "--loop", loop], env, tmp_path)
+    assert "Traceback" not in stderr

@@ -26,6 +26,8 @@ import typer
 from smcp.computer._errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
     from rich.console import Console
 
     from smcp.computer._computer import ConfirmCallback
@@ -225,6 +227,10 @@ class RunOptions:
     log_format: Annotated[
         str, typer.Option(help="text, or json: one JSON object per line on stderr (with the request fields)")
     ] = "text"
+    loop: Annotated[
+        str,
+        typer.Option(help="event loop: auto (uvloop when it is installed, else asyncio), asyncio or uvloop"),
+    ] = "auto"
 
     def input_values(self) -> dict[str, str]:
         """``--input ID=VALUE`` as a mapping; :class:`typer.BadParameter` for a malformed one."""
@@ -257,12 +263,31 @@ def run(**options: Any) -> None:
         raise typer.Exit(_fail(str(exc))) from None
     values = opts.input_values()
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    runner = _loop_runner(opts.loop)
     try:
-        status = asyncio.run(_run(opts, values, interactive))
+        status = runner(_run(opts, values, interactive))
     finally:
         if flush_traces is not None:
             flush_traces()
     raise typer.Exit(status)
+
+
+def _loop_runner(loop: str) -> Callable[[Coroutine[Any, Any, int]], int]:
+    """``asyncio.run`` or ``uvloop.run`` for ``--loop``; :class:`typer.BadParameter` otherwise."""
+    if loop not in ("asyncio", "uvloop", "auto"):
+        raise typer.BadParameter(f"expects asyncio, uvloop or auto, got {loop!r}", param_hint="--loop")
+    if loop == "asyncio":
+        return asyncio.run
+    try:
+        import uvloop
+    except ImportError:
+        if loop == "auto":
+            return asyncio.run
+        raise typer.BadParameter(
+            "uvloop is not installed (pip install 'smcp-computer[fast]')", param_hint="--loop"
+        ) from None
+    run: Callable[[Coroutine[Any, Any, int]], int] = uvloop.run
+    return run
 
 
 def _command_signature(cls: type[RunOptions]) -> None:
