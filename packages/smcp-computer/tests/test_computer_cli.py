@@ -265,6 +265,7 @@ def test_loop_option_picks_the_runner() -> None:
     from smcp.computer.cli import _loop_runner
 
     assert _loop_runner("asyncio") is asyncio.run
+    assert _loop_runner("auto", terminal=True) is asyncio.run  # the REPL's terminal stays on asyncio
     try:
         import uvloop
     except ImportError:

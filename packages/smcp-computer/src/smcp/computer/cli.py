@@ -229,7 +229,10 @@ class RunOptions:
     ] = "text"
     loop: Annotated[
         str,
-        typer.Option(help="event loop: auto (uvloop when it is installed, else asyncio), asyncio or uvloop"),
+        typer.Option(
+            help="event loop: auto (uvloop when it is installed and not on a terminal, else asyncio), "
+            "asyncio or uvloop"
+        ),
     ] = "auto"
 
     def input_values(self) -> dict[str, str]:
@@ -263,7 +266,7 @@ def run(**options: Any) -> None:
         raise typer.Exit(_fail(str(exc))) from None
     values = opts.input_values()
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
-    runner = _loop_runner(opts.loop)
+    runner = _loop_runner(opts.loop, terminal=interactive)
     try:
         status = runner(_run(opts, values, interactive))
     finally:
@@ -272,11 +275,15 @@ def run(**options: Any) -> None:
     raise typer.Exit(status)
 
 
-def _loop_runner(loop: str) -> Callable[[Coroutine[Any, Any, int]], int]:
-    """``asyncio.run`` or ``uvloop.run`` for ``--loop``; :class:`typer.BadParameter` otherwise."""
+def _loop_runner(loop: str, terminal: bool = False) -> Callable[[Coroutine[Any, Any, int]], int]:
+    """``asyncio.run`` or ``uvloop.run`` for ``--loop``; :class:`typer.BadParameter` otherwise.
+
+    ``auto`` keeps asyncio on a ``terminal``: the REPL and the confirmation prompt hand the
+    terminal between prompt_toolkit and a reader thread, which is tested on asyncio only.
+    """
     if loop not in ("asyncio", "uvloop", "auto"):
         raise typer.BadParameter(f"expects asyncio, uvloop or auto, got {loop!r}", param_hint="--loop")
-    if loop == "asyncio":
+    if loop == "asyncio" or (loop == "auto" and terminal):
         return asyncio.run
     try:
         import uvloop
