@@ -117,12 +117,26 @@ class _StreamProxy:
         await self._inner.aclose()
 
 
+def _jsonrpc(item: Any) -> Any:
+    """The JSON-RPC message of a session message (or the message itself)."""
+    msg = getattr(item, "message", item)
+    return getattr(msg, "root", msg)
+
+
+def mark_write(item: Any) -> None:
+    if getattr(_jsonrpc(item), "method", None) == "tools/call":
+        mark("C.mcp_write")
+
+
+def mark_read(item: Any) -> None:
+    result = getattr(_jsonrpc(item), "result", None)
+    if isinstance(result, dict) and "content" in result:
+        mark("C.mcp_read")
+
+
 class _WriteProxy(_StreamProxy):
     async def send(self, item: Any) -> None:
-        msg = getattr(item, "message", item)
-        msg = getattr(msg, "root", msg)
-        if getattr(msg, "method", None) == "tools/call":
-            mark("C.mcp_write")
+        mark_write(item)
         await self._inner.send(item)
 
 
@@ -132,10 +146,7 @@ class _ReadProxy(_StreamProxy):
 
     async def __anext__(self) -> Any:
         item = await self._inner.__anext__()
-        msg = getattr(item, "message", item)
-        msg = getattr(msg, "root", msg)
-        if isinstance(getattr(msg, "result", None), dict) and "content" in msg.result:
-            mark("C.mcp_read")
+        mark_read(item)
         return item
 
     async def receive(self) -> Any:
@@ -175,10 +186,8 @@ def hook_computer() -> None:
         direct_send = _stdio.DirectStdin.send
 
         async def marked_send(self: Any, item: Any) -> None:  # the host writes stdin itself
-            msg = getattr(item.message, "root", item.message)
             await direct_send(self, item)
-            if getattr(msg, "method", None) == "tools/call":
-                mark("C.mcp_write")
+            mark_write(item)
 
         _stdio.DirectStdin.send = marked_send  # type: ignore[method-assign]
         direct_next = getattr(_stdio, "DirectStdout", None)
@@ -187,9 +196,7 @@ def hook_computer() -> None:
 
             async def marked_next(self: Any) -> Any:
                 item = await read_next(self)
-                msg = getattr(getattr(item, "message", None), "root", getattr(item, "message", None))
-                if isinstance(getattr(msg, "result", None), dict) and "content" in msg.result:
-                    mark("C.mcp_read")
+                mark_read(item)
                 return item
 
             direct_next.__anext__ = marked_next

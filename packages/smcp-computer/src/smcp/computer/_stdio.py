@@ -132,6 +132,11 @@ class DirectStdout:
     """The session's read stream for the stdio child; ``inner`` is mcp's stream (closed with it)."""
 
     def __init__(self, inner: Any, parked: Any, encoding: str = "utf-8", errors: str = "strict") -> None:
+        import mcp_types
+        from mcp.shared.message import SessionMessage
+
+        self._parse = mcp_types.jsonrpc_message_adapter.validate_json
+        self._message = SessionMessage
         self._inner = inner
         self._parked = parked
         self._reader: asyncio.StreamReader = parked.reader
@@ -150,9 +155,6 @@ class DirectStdout:
         return self
 
     async def __anext__(self) -> Any:
-        import mcp_types
-        from mcp.shared.message import SessionMessage
-
         lines = self._lines
         while True:
             while not lines:
@@ -172,7 +174,7 @@ class DirectStdout:
             if line.strip():  # a blank line carries no message
                 break
         try:
-            return SessionMessage(mcp_types.jsonrpc_message_adapter.validate_json(line, by_name=False))
+            return self._message(self._parse(line, by_name=False))
         except ValueError as exc:  # the session sees it as a stream exception, as with mcp's reader
             logger.warning("the MCP server wrote a line that is not JSON-RPC: %.200r", line)
             return exc
