@@ -79,6 +79,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--fs-concurrency", type=int, default=16)
     ap.add_argument("--fs-n1", type=int, default=300)
     ap.add_argument("--fs-nc", type=int, default=800)
+    ap.add_argument(
+        "--computer-loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="fullstack: the event loop of our Computer (smcp-computer run --loop)",
+    )
     ap.add_argument("--import-runs", type=int, default=7)
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for <timestamp>.json/.md")
     args = ap.parse_args()
@@ -308,7 +314,14 @@ class Plan:
                 python = str(official_python())
             else:
                 start_our_computer(
-                    self.servers, url, office, computer, work=work, mcp_entry=mcp_entry, token=self.args.token
+                    self.servers,
+                    url,
+                    office,
+                    computer,
+                    work=work,
+                    mcp_entry=mcp_entry,
+                    token=self.args.token,
+                    loop=self.args.computer_loop,
                 )
                 python = sys.executable
             argv = [
@@ -379,6 +392,7 @@ def start_our_computer(
     work: Path,
     mcp_entry: dict[str, object],
     token: str,
+    loop: str = "auto",
 ) -> None:
     config = work / "mcp.json"
     config.write_text(json.dumps({"servers": {"echo": mcp_entry}, "inputs": []}), encoding="utf-8")
@@ -399,6 +413,8 @@ def start_our_computer(
         str(config),
         "--no-repl",
         "--auto-apply",
+        "--loop",
+        loop,
     ]
     servers.procs.start(
         f"ours-computer-{office}",

@@ -1,6 +1,7 @@
 """Where one full-stack tool call spends its time, stage by stage (concurrency 1).
 
-    python bench/stages.py [--calls 300] [--server ours|ours-std] [--cpu] [--null-mcp]
+    python bench/stages.py [--calls 300] [--server ours|ours-std] [--computer-loop auto|asyncio|uvloop]
+                           [--cpu] [--null-mcp]
                            [--profile-computer PATH]
 
 Starts our server, our Computer (on ``smcp.testing.mcp_servers``' ``toolbox.py stdio``) and an Agent in
@@ -528,7 +529,7 @@ def start_trio(
     config = work / "mcp.json"
     config.write_text(json.dumps({"servers": {"echo": _entry()}, "inputs": []}), encoding="utf-8")
     comp_argv = ["run", "--url", url, "--token", TOKEN, "--office", "o1", "--name", "c1",
-                 "--config", str(config), "--no-repl", "--auto-apply"]  # fmt: skip
+                 "--config", str(config), "--no-repl", "--auto-apply", "--loop", args.computer_loop]  # fmt: skip
     env = dict(os.environ, HOME=str(work), A2C_SMCP_LOG_LEVEL="warning")
     if args.null_mcp:
         env[NULL_MCP] = "1"
@@ -635,6 +636,9 @@ def main() -> None:
         help="implies --cpu; py-spy (raw, 200 Hz) of the Computer during the c16 window to PATH",
     )
     ap.add_argument("--conc", type=int, default=16, help="calls in flight in the --cpu windows")
+    ap.add_argument(
+        "--computer-loop", default="auto", choices=["auto", "asyncio", "uvloop"], help="the Computer's --loop"
+    )
     ap.add_argument(
         "--null-mcp",
         action="store_true",
