@@ -1,6 +1,7 @@
 """Full-stack tool calls: Agent -> Server -> Computer -> stdio MCP echo server.
 
     python bench/fullstack.py --impl ours     --url URL --computer NAME --office O [--server-pid PID]
+                              [--pair-calls N --mcp-script PATH]
     python bench/fullstack.py --impl official --url URL --computer NAME --office O    (official venv python)
     python bench/fullstack.py --impl mcp-direct --mcp-python PY \
         --mcp-script packages/smcp-testing/src/smcp/testing/mcp_servers/toolbox.py
@@ -9,6 +10,8 @@
 ``AsyncSMCPAgentClient`` (so this file must stay importable by that venv: standard library and
 ``common`` only at module level). The Server and the Computer are started by ``run.py``.
 ``mcp-direct`` calls the same echo tool with an mcp ``ClientSession`` over stdio: the floor.
+With ``--pair-calls``, ``ours`` also alternates full-stack calls with MCP-direct ones made from
+this process, and reports both p50s of that window and their difference (``pair_gap_ms``).
 
 It measures latency at concurrency 1 and throughput at ``--concurrency`` (one agent, calls issued
 concurrently), after a warm-up, and prints one JSON line.
@@ -97,6 +100,36 @@ async def run_mcp_direct(args: argparse.Namespace, text: str) -> Result:
         return await measure(args, call, Probe(None))
 
 
+async def paired(args: argparse.Namespace, call: Call, text: str) -> Result:
+    """``--pair-calls`` calls at concurrency 1 alternated with calls of the same echo tool on a
+    second stdio MCP server driven directly (a ``ClientSession`` in this process), each pair in
+    turn order: the full stack and MCP-direct measured in the same seconds, so that the gap
+    between their p50s does not move with the machine's load between two runs."""
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(command=args.mcp_python, args=[args.mcp_script, "stdio"])
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+
+        async def direct() -> None:
+            check_echo(await session.call_tool("echo", {"text": text}), text)
+
+        stack: list[float] = []
+        floor: list[float] = []
+        for i in range(args.warmup + args.pair_calls):
+            for fn, into in ((call, stack), (direct, floor))[:: 1 if i % 2 else -1]:
+                t0 = perf()
+                await fn()
+                if i >= args.warmup:
+                    into.append(perf() - t0)
+    out: Result = {"pair_calls": len(stack)}
+    out.update(latency_summary(stack, prefix="pair_stack_"))
+    out.update(latency_summary(floor, prefix="pair_direct_"))
+    out["pair_gap_ms"] = round(float(out["pair_stack_p50_ms"]) - float(out["pair_direct_p50_ms"]), 3)  # type: ignore[arg-type]
+    return out
+
+
 async def run_ours(args: argparse.Namespace, text: str) -> Result:
     from smcp.agent import AsyncAgent
 
@@ -113,7 +146,10 @@ async def run_ours(args: argparse.Namespace, text: str) -> Result:
         async def call() -> None:
             check_echo(await agent.call_tool(args.computer, tool, {"text": text}, timeout=30), text)
 
-        return await measure(args, call, probe)
+        out = await measure(args, call, probe)
+        if args.pair_calls and args.mcp_script:
+            out.update(await paired(args, call, text))
+        return out
 
 
 async def run_official(args: argparse.Namespace, text: str) -> Result:
@@ -155,6 +191,12 @@ def main() -> None:
     ap.add_argument("--mcp-python", default=sys.executable)
     ap.add_argument("--mcp-script", default="")
     ap.add_argument("--n1", type=int, default=300)
+    ap.add_argument(
+        "--pair-calls",
+        type=int,
+        default=0,
+        help="ours: also this many calls alternated with MCP-direct ones (needs --mcp-script)",
+    )
     ap.add_argument("--nc", type=int, default=800)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--warmup", type=int, default=30)

@@ -80,6 +80,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--fs-n1", type=int, default=300)
     ap.add_argument("--fs-nc", type=int, default=800)
     ap.add_argument(
+        "--fs-pairs",
+        type=int,
+        default=1000,
+        help="fullstack: calls of our Agent alternated with MCP-direct ones in the same window (0: none)",
+    )
+    ap.add_argument(
         "--computer-loop",
         choices=("auto", "asyncio", "uvloop"),
         default="auto",
@@ -98,6 +104,7 @@ def parse_args() -> argparse.Namespace:
         args.repeat, args.heavy_repeat, args.latency_calls, args.throughput_seconds = 1, 1, 300, 1.0
         args.receivers, args.conn_sizes, args.idle_connections, args.idle_hold = "8", "50", 200, 5.0
         args.office_members, args.fs_n1, args.fs_nc, args.import_runs = 40, 50, 100, 2
+        args.fs_pairs = min(args.fs_pairs, 50)
     args.concurrency = [int(x) for x in str(args.concurrency).split(",") if x]
     args.receivers = [int(x) for x in str(args.receivers).split(",") if x]
     args.conn_sizes = [int(x) for x in str(args.conn_sizes).split(",") if x]
@@ -339,6 +346,8 @@ class Plan:
                 str(proc.pid),
                 *common,
             ]
+            if driver == "ours" and self.args.fs_pairs:
+                argv += ["--pair-calls", str(self.args.fs_pairs), "--mcp-script", str(TOOLBOX)]
             env = dict(os.environ, HOME=str(work))
             return run_child(argv, 240, env=env)
         finally:

@@ -529,7 +529,8 @@ def start_trio(
     config = work / "mcp.json"
     config.write_text(json.dumps({"servers": {"echo": _entry()}, "inputs": []}), encoding="utf-8")
     comp_argv = ["run", "--url", url, "--token", TOKEN, "--office", "o1", "--name", "c1",
-                 "--config", str(config), "--no-repl", "--auto-apply", "--loop", args.computer_loop]  # fmt: skip
+                 "--config", str(config), "--no-repl", "--auto-apply",
+                 "--loop", args.computer_loop]  # fmt: skip
     env = dict(os.environ, HOME=str(work), A2C_SMCP_LOG_LEVEL="warning")
     if args.null_mcp:
         env[NULL_MCP] = "1"
