@@ -25,7 +25,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from common import Probe, Result, Window, describe, latency_summary, log, perf
@@ -86,7 +86,10 @@ async def measure(args: argparse.Namespace, call: Call, probe: Probe) -> Result:
     return out
 
 
-async def run_mcp_direct(args: argparse.Namespace, text: str) -> Result:
+@contextlib.asynccontextmanager
+async def direct_echo(args: argparse.Namespace, text: str) -> AsyncIterator[Call]:
+    """One checked ``echo`` call on the stdio MCP server ``--mcp-script``, through an mcp
+    ``ClientSession`` in this process."""
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
@@ -97,6 +100,11 @@ async def run_mcp_direct(args: argparse.Namespace, text: str) -> Result:
         async def call() -> None:
             check_echo(await session.call_tool("echo", {"text": text}), text)
 
+        yield call
+
+
+async def run_mcp_direct(args: argparse.Namespace, text: str) -> Result:
+    async with direct_echo(args, text) as call:
         return await measure(args, call, Probe(None))
 
 
@@ -105,16 +113,7 @@ async def paired(args: argparse.Namespace, call: Call, text: str) -> Result:
     second stdio MCP server driven directly (a ``ClientSession`` in this process), each pair in
     turn order: the full stack and MCP-direct measured in the same seconds, so that the gap
     between their p50s does not move with the machine's load between two runs."""
-    from mcp import ClientSession, StdioServerParameters
-    from mcp.client.stdio import stdio_client
-
-    params = StdioServerParameters(command=args.mcp_python, args=[args.mcp_script, "stdio"])
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-
-        async def direct() -> None:
-            check_echo(await session.call_tool("echo", {"text": text}), text)
-
+    async with direct_echo(args, text) as direct:
         stack: list[float] = []
         floor: list[float] = []
         for i in range(args.warmup + args.pair_calls):
