@@ -179,6 +179,14 @@ async def run_official(args: argparse.Namespace, text: str) -> Result:
             await asyncio.wait_for(agent.disconnect(), 5)
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop  # type: ignore[no-any-return]
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--impl", required=True, choices=["ours", "official", "mcp-direct"])
@@ -201,13 +209,20 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--payload-bytes", type=int, default=64)
+    ap.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="this driver's event loop (ours and mcp-direct)",
+    )
     args = ap.parse_args()
     os.environ.setdefault("A2C_SMCP_LOG_LEVEL", "warning")
     text = "x" * args.payload_bytes
     runner = {"ours": run_ours, "official": run_official, "mcp-direct": run_mcp_direct}[args.impl]
     t0 = perf()
     try:
-        out = asyncio.run(runner(args, text))
+        with asyncio.Runner(loop_factory=loop_factory(args.loop)) as run:
+            out = run.run(runner(args, text))
         out["ok"] = not out.get("errors")
         if not out["ok"]:
             out["error"] = f"{out['errors']} failed calls: {out.get('first_errors')}"

@@ -91,6 +91,12 @@ def parse_args() -> argparse.Namespace:
         default="auto",
         help="fullstack: the event loop of our Computer (smcp-computer run --loop)",
     )
+    ap.add_argument(
+        "--driver-loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="fullstack: the event loop of our Agent's and MCP-direct's driver processes",
+    )
     ap.add_argument("--import-runs", type=int, default=7)
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for <timestamp>.json/.md")
     args = ap.parse_args()
@@ -266,6 +272,8 @@ class Plan:
                         "mcp-direct",
                         "--mcp-script",
                         str(TOOLBOX),
+                        "--loop",
+                        a.driver_loop,
                         *common,
                     ],
                     180,
@@ -346,6 +354,8 @@ class Plan:
                 str(proc.pid),
                 *common,
             ]
+            if driver == "ours":
+                argv += ["--loop", self.args.driver_loop]
             if driver == "ours" and self.args.fs_pairs:
                 argv += ["--pair-calls", str(self.args.fs_pairs), "--mcp-script", str(TOOLBOX)]
             env = dict(os.environ, HOME=str(work))

@@ -113,3 +113,14 @@ def test_tcp_chain_measures_four_hops() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "four raw TCP hops, round trip p50" in done.stdout and "(50 calls)" in done.stdout
+
+
+def test_the_drivers_loop_is_asyncios_unless_uvloop_is_asked_for() -> None:
+    fullstack = _script_module("fullstack")
+    assert fullstack.loop_factory("asyncio") is None
+    uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed in this environment")
+    loop = fullstack.loop_factory("uvloop")()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
