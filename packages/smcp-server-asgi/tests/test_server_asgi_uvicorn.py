@@ -13,7 +13,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.asyncio import client as websockets_client
 
 from smcp.server.asgi import uvicorn_ws_protocol
-from smcp.server.asgi._uvicorn import TESTED_UVICORN, _version
+from smcp.server.asgi._uvicorn import TESTED_UVICORN, _Mailbox, _version
 from smcp.testing.server import serve
 
 pytestmark = pytest.mark.anyio
@@ -120,3 +120,37 @@ async def test_a_large_message_pauses_reading_as_uvicorn_does() -> None:
         await ws.send(big)
         assert await asyncio.wait_for(ws.recv(), 5) == big
     assert len(pauses) == 1
+
+
+async def test_the_mailbox_hands_messages_out_in_order_one_per_waiting_get() -> None:
+    box = _Mailbox()
+    first, second = asyncio.ensure_future(box.get()), asyncio.ensure_future(box.get())
+    await asyncio.sleep(0)
+    assert box.empty() and not first.done()
+    box.put_nowait("a")
+    box.put_nowait("b")
+    box.put_nowait("c")
+    assert box.qsize() == 3
+    async with asyncio.timeout(5):
+        assert (await first, await second) == ("a", "b")
+        assert await box.get() == "c"
+    assert box.empty() and box.qsize() == 0
+
+
+async def test_a_get_cancelled_after_its_wake_up_passes_the_message_on() -> None:
+    box = _Mailbox()
+    first, second = asyncio.ensure_future(box.get()), asyncio.ensure_future(box.get())
+    await asyncio.sleep(0)
+    box.put_nowait("m")  # wakes the first get ...
+    first.cancel()  # ... which is cancelled before it runs
+    async with asyncio.timeout(5):
+        assert await second == "m"
+    assert first.cancelled() and box.empty()
+    late = asyncio.ensure_future(box.get())  # a get cancelled while it waits leaves nothing behind
+    await asyncio.sleep(0)
+    late.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await late
+    box.put_nowait("n")
+    async with asyncio.timeout(5):
+        assert await box.get() == "n"

@@ -8,6 +8,7 @@ Computer answers a malformed request with.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -82,6 +83,7 @@ AckKind = Literal["object", "pair", "none"]
 TimeoutClass = Literal["tool_call", "default"]
 
 
+@functools.cache
 def _model(name: str | None) -> type[BaseModel] | None:
     # Models are imported on first use: importing the table must not build pydantic classes.
     if name is None:
@@ -131,6 +133,8 @@ class EventSpec:
         """Whether a connection in ``role`` (``None``: not in an office yet) may send this event."""
         if self.senders is None:
             return True
+        if role.__class__ is Role:
+            return role in self.senders
         return role is not None and Role(role) in self.senders
 
 

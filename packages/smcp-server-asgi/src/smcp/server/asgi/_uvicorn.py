@@ -6,17 +6,22 @@ event loop, four per relayed call at the server, and on the plain asyncio loop a
 server's CPU in ``selectors``. The protocol here pauses after a message of more than 64 KiB, as
 uvicorn does after any, or once ``ws_max_queue`` messages (a uvicorn setting, 32 by default) wait
 for the app; it resumes when the app has taken them all. A slow app still stops a fast client,
-and what waits stays below ``ws_max_queue`` × 64 KiB plus one message.
+and what waits stays below ``ws_max_queue`` × 64 KiB plus one message. The messages wait in a
+:class:`_Mailbox` instead of uvicorn's ``asyncio.Queue``, whose ``get`` and ``put_nowait`` also
+keep a count of unfinished tasks, an ``Event`` and a loop check that nothing here uses.
 
 It relies on uvicorn's ``WebSocketsSansIOProtocol``: ``send_receive_event_to_app`` queues the
 message held in ``frames`` and pauses the transport when ``read_paused`` is false (and sets it),
-``receive`` resumes when ``read_paused`` is set and ``queue`` is empty, and
+``receive`` resumes when ``read_paused`` is set and ``queue`` is empty, ``queue`` is created in
+``__init__`` and used only through ``put_nowait``, ``get``, ``empty`` and ``qsize``, and
 ``config.ws_max_queue``. Outside :data:`TESTED_UVICORN`, or for another protocol, uvicorn's own
 class is used unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 from typing import Any
 
@@ -71,6 +76,51 @@ def uvicorn_ws_protocol(ws: str | type[Any] = "auto") -> str | type[Any]:
     return _queued(cls)
 
 
+class _Mailbox:
+    """A FIFO of ASGI receive events: ``put_nowait`` wakes one waiting ``get``."""
+
+    __slots__ = ("_getters", "_items")
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Any] = collections.deque()
+        self._getters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        getters = self._getters
+        while getters:
+            getter = getters.popleft()
+            if not getter.done():
+                getter.set_result(None)
+                return
+
+    async def get(self) -> Any:
+        items = self._items
+        while not items:
+            getter = asyncio.get_running_loop().create_future()
+            self._getters.append(getter)
+            try:
+                await getter
+            except BaseException:
+                woken = getter.done() and not getter.cancelled()
+                getter.cancel()
+                if getter in self._getters:
+                    self._getters.remove(getter)
+                if woken and items:  # pass the wake-up on to the next waiting get
+                    self._wake_one()
+                raise
+        return items.popleft()
+
+
 _classes: dict[type[Any], type[Any]] = {}
 
 
@@ -84,6 +134,10 @@ def _queued(base: type[Any]) -> type[Any]:
         queue: Any
         transport: Any
         config: Any
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.queue = _Mailbox()
 
         def send_receive_event_to_app(self) -> None:
             paused = self.read_paused
