@@ -91,6 +91,15 @@ def test_every_event_has_a_consistent_spec() -> None:
             assert spec.senders == frozenset()
 
 
+def test_may_send_takes_a_role_or_its_value_and_refuses_the_rest() -> None:
+    call = events.EVENTS["client:tool_call"]
+    assert call.may_send(Role.AGENT) and call.may_send("agent")
+    assert not call.may_send(Role.COMPUTER) and not call.may_send("computer")
+    assert not call.may_send(None) and not call.may_send("operator")
+    assert call.request is call.request  # the model lookup is cached
+    assert events.EVENTS["server:join_office"].may_send(None)  # senders None: any connection
+
+
 @pytest.mark.parametrize(
     ("event", "ack"),
     [("server:join_office", "pair"), ("server:leave_office", "pair"), ("server:list_room", "object")],

@@ -123,7 +123,7 @@ async def test_a_large_message_pauses_reading_as_uvicorn_does() -> None:
 
 
 async def test_the_mailbox_hands_messages_out_in_order_one_per_waiting_get() -> None:
-    box = _Mailbox()
+    box = _Mailbox(asyncio.get_running_loop())
     first, second = asyncio.ensure_future(box.get()), asyncio.ensure_future(box.get())
     await asyncio.sleep(0)
     assert box.empty() and not first.done()
@@ -138,7 +138,7 @@ async def test_the_mailbox_hands_messages_out_in_order_one_per_waiting_get() -> 
 
 
 async def test_a_get_cancelled_after_its_wake_up_passes_the_message_on() -> None:
-    box = _Mailbox()
+    box = _Mailbox(asyncio.get_running_loop())
     first, second = asyncio.ensure_future(box.get()), asyncio.ensure_future(box.get())
     await asyncio.sleep(0)
     box.put_nowait("m")  # wakes the first get ...

@@ -133,9 +133,7 @@ class EventSpec:
         """Whether a connection in ``role`` (``None``: not in an office yet) may send this event."""
         if self.senders is None:
             return True
-        if role.__class__ is Role:
-            return role in self.senders
-        return role is not None and Role(role) in self.senders
+        return role in self.senders  # a Role is a StrEnum: its plain value matches it too
 
 
 _AGENT = frozenset({Role.AGENT})

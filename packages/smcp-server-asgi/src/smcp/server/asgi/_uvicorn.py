@@ -20,10 +20,12 @@ class is used unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["TESTED_UVICORN", "uvicorn_ws_protocol"]
 
@@ -79,9 +81,10 @@ def uvicorn_ws_protocol(ws: str | type[Any] = "auto") -> str | type[Any]:
 class _Mailbox:
     """A FIFO of ASGI receive events: ``put_nowait`` wakes one waiting ``get``."""
 
-    __slots__ = ("_getters", "_items")
+    __slots__ = ("_getters", "_items", "_loop")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._items: collections.deque[Any] = collections.deque()
         self._getters: collections.deque[asyncio.Future[None]] = collections.deque()
 
@@ -106,7 +109,7 @@ class _Mailbox:
     async def get(self) -> Any:
         items = self._items
         while not items:
-            getter = asyncio.get_running_loop().create_future()
+            getter = self._loop.create_future()
             self._getters.append(getter)
             try:
                 await getter
@@ -137,7 +140,7 @@ def _queued(base: type[Any]) -> type[Any]:
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.queue = _Mailbox()
+            self.queue = _Mailbox(self.loop)
 
         def send_receive_event_to_app(self) -> None:
             paused = self.read_paused
