@@ -629,3 +629,85 @@ async def test_upgraded_connections_are_read_by_our_handler() -> None:
         assert {type(s)._websocket_handler.__qualname__ for s in sockets} == {
             "_timer_poll_class.<locals>.SMCPSocket._websocket_handler"
         }
+
+
+def test_python_socketios_event_task_is_what_the_direct_path_replaces() -> None:
+    from socketio import async_server
+
+    internal = inspect.getsource(async_server.AsyncServer._handle_event_internal)
+    assert "server._trigger_event(data[0], namespace, sid, *data[1:])" in internal
+    assert "packet.ACK, namespace=namespace, id=id, data=data" in internal
+    handle = inspect.getsource(async_server.AsyncServer._handle_event)
+    assert "self.manager.sid_from_eio_sid(eio_sid, namespace)" in handle
+    assert "self.manager.is_connected(sid, namespace)" in handle
+    assert "self.async_handlers" in handle
+    trigger = inspect.getsource(async_server.AsyncServer._trigger_event)
+    assert "except asyncio.CancelledError" in trigger  # a cancelled handler is answered with nothing
+
+
+@pytest.mark.anyio
+async def test_coroutine_handlers_run_directly_and_the_rest_through_python_socketio(
+    monkeypatch: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from socketio import async_server
+
+    from smcp.server.core._socketio_internals import oversize_aware_server_class
+    from smcp.testing.server import serve
+
+    through_socketio: list[str] = []
+    internal = async_server.AsyncServer._handle_event_internal
+
+    async def counted(self: Any, server: Any, sid: str, eio_sid: str, data: Any, *rest: Any) -> Any:
+        through_socketio.append(data[0])
+        return await internal(self, server, sid, eio_sid, data, *rest)
+
+    monkeypatch.setattr(async_server.AsyncServer, "_handle_event_internal", counted)
+
+    async def ignore(*_: Any) -> None:
+        return None
+
+    sio = oversize_aware_server_class()(ignore, 1 << 20, ignore, async_mode="asgi")
+    seen: list[tuple[str, Any]] = []
+
+    async def pair(sid: str, data: Any) -> tuple[Any, ...]:
+        seen.append((sid, data))
+        return ("one", data)
+
+    async def nothing(sid: str, data: Any) -> None:
+        return None
+
+    async def cancelled(sid: str, data: Any) -> Any:
+        raise asyncio.CancelledError
+
+    async def boom(sid: str, data: Any) -> Any:
+        raise RuntimeError("boom")
+
+    def plain(sid: str, data: Any) -> str:
+        return "sync"
+
+    async def any_event(event: str, sid: str, data: Any) -> str:
+        return f"caught {event}"
+
+    for name, handler in [("pair", pair), ("nothing", nothing), ("cancelled", cancelled), ("boom", boom),
+                          ("plain", plain), ("*", any_event)]:  # fmt: skip
+        sio.on(name, handler, namespace="/t")
+    client = socketio.AsyncClient()
+    async with serve(socketio.ASGIApp(sio)) as url:
+        await client.connect(url, namespaces=["/t"], transports=["websocket"], wait_timeout=5)
+        try:
+            call = client.call
+            assert await call("pair", {"x": 1}, namespace="/t", timeout=5) == ("one", {"x": 1})
+            assert seen == [(client.get_sid("/t"), {"x": 1})]
+            assert await call("nothing", 1, namespace="/t", timeout=5) is None
+            assert await call("cancelled", 1, namespace="/t", timeout=5) is None
+            with (
+                caplog.at_level(logging.ERROR, logger="socketio.server"),
+                pytest.raises(socketio.exceptions.TimeoutError),  # no ack, as python-socketio
+            ):
+                await call("boom", 1, namespace="/t", timeout=0.5)
+            assert "handler of boom raised" in caplog.text
+            assert await call("plain", 1, namespace="/t", timeout=5) == "sync"
+            assert await call("other", 1, namespace="/t", timeout=5) == "caught other"
+        finally:
+            await client.disconnect()
+    assert through_socketio == ["plain", "other"]

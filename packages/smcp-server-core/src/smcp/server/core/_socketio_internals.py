@@ -614,6 +614,7 @@ OnMalformed = Callable[[str, str, Exception], Awaitable[None]]
 _MALFORMED = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 _SERVER_CLASS: type[Any] | None = None
+_RUNNING: set[asyncio.Task[Any]] = set()  # event handler tasks (the loop keeps only weak references)
 
 
 def oversize_aware_server_class() -> type[Any]:
@@ -629,16 +630,26 @@ def oversize_aware_server_class() -> type[Any]:
       server's own disconnect handler (and ``"*"`` to the catch-all with shifted arguments);
     - a message python-socketio cannot decode goes to ``on_malformed`` instead of being logged by
       python-engineio as a handler error with its traceback (a client could fill the log);
-    - every new Engine.IO socket gets :func:`use_timer_poll`.
+    - every new Engine.IO socket gets :func:`use_timer_poll`;
+    - an event with a coroutine handler of its own (``handlers[namespace][name]``) runs in one task
+      that awaits the handler and sends its ack, as python-socketio's ``_handle_event_internal``
+      does, without its three layers on every resume (``start_background_task``,
+      ``_handle_event_internal``, ``_trigger_event`` and its handler lookup); catch-alls,
+      namespace classes, sync handlers and ``async_handlers=False`` keep python-socketio's path.
 
     Relies on: ``AsyncServer._handle_eio_connect(eio_sid, environ)``,
     ``_handle_eio_message(eio_sid, data)`` (decoding the packet and awaiting only the dispatch, not
     the event handlers, which run as tasks), ``_handle_event(eio_sid, namespace, id, data)`` (every
-    EVENT and completed BINARY_EVENT goes through it, ``data[0]`` the name) and ``_binary_packet``.
+    EVENT and completed BINARY_EVENT goes through it, ``data[0]`` the name), ``_binary_packet``,
+    ``handlers``, ``async_handlers``, ``manager.sid_from_eio_sid`` / ``is_connected``,
+    ``packet_class`` and ``_send_packet(eio_sid, pkt)``.
     """
     global _SERVER_CLASS  # noqa: PLW0603 - built once, on first use, to keep socketio import lazy
     if _SERVER_CLASS is None:
         import socketio
+        from socketio import packet
+
+        ack_type = packet.ACK
 
         class OversizeAwareServer(socketio.AsyncServer):  # type: ignore[misc]
             def __init__(
@@ -654,6 +665,7 @@ def oversize_aware_server_class() -> type[Any]:
                 self._smcp_limit = limit
                 self._smcp_reserved = on_reserved
                 self._smcp_malformed = on_malformed
+                self._smcp_async: dict[Any, bool] = {}  # handler -> is a coroutine function
 
             async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
                 use_timer_poll(self.eio, eio_sid)
@@ -679,7 +691,38 @@ def oversize_aware_server_class() -> type[Any]:
                 if name.__class__ is not str or name in RESERVED_EVENTS:
                     await self._smcp_reserved(eio_sid, namespace or "/", id, name)
                     return
-                await super()._handle_event(eio_sid, namespace, id, data)
+                namespace = namespace or "/"
+                handler = self.handlers.get(namespace, {}).get(name) if self.async_handlers else None
+                if handler is not None and (is_async := self._smcp_async.get(handler)) is None:
+                    is_async = self._smcp_async[handler] = inspect.iscoroutinefunction(handler)
+                if handler is None or not is_async:  # catch-alls, namespace classes, sync handlers
+                    await super()._handle_event(eio_sid, namespace, id, data)
+                    return
+                manager = self.manager
+                sid = manager.sid_from_eio_sid(eio_sid, namespace)
+                if not manager.is_connected(sid, namespace):
+                    self.logger.warning("%s is not connected to namespace %s", sid, namespace)
+                    return
+                task = asyncio.get_running_loop().create_task(
+                    self._smcp_run(handler, sid, eio_sid, namespace, id, data)
+                )
+                _RUNNING.add(task)
+                task.add_done_callback(_RUNNING.discard)
+
+            async def _smcp_run(  # noqa: PLR0917 - _handle_event_internal's arguments, in its order
+                self, handler: Any, sid: str, eio_sid: str, namespace: str, id: int | None, data: list[Any]
+            ) -> None:
+                try:
+                    reply = await handler(sid, *data[1:])
+                except asyncio.CancelledError:
+                    reply = None  # as python-socketio: a cancelled handler is answered with nothing
+                except Exception:
+                    self.logger.exception("handler of %s raised", data[0])
+                    return
+                if id is not None:
+                    args = [] if reply is None else list(reply) if isinstance(reply, tuple) else [reply]
+                    ack = self.packet_class(ack_type, namespace=namespace, id=id, data=args)
+                    await self._send_packet(eio_sid, ack)
 
         _SERVER_CLASS = OversizeAwareServer
     return _SERVER_CLASS
