@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smcp.agent._handlers import AGENT_NOTIFICATIONS
+from smcp.core._deadlines import Deadlines
 from smcp.core._engineio_log import EngineIOLog
 from smcp.core._socketio_internals import socketio_client
 from smcp.core.errors import (
@@ -95,6 +96,7 @@ class Connection:
         self._sio: socketio.AsyncClient | None = None
         self._link_up = False  # between our connect handler and the connection's loss
         self._waiting: dict[asyncio.Future[Any], str] = {}  # ack futures of call(), by event
+        self._deadlines = Deadlines(_expire)
         self._ever_connected = False
         self._refusal: Any = None  # a connect_error the Socket.IO server answered (auth)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -326,8 +328,9 @@ class Connection:
     async def call(self, event: str, data: Any, timeout: float) -> Any:  # noqa: ASYNC109
         """Send ``event`` and return its ack; fail at the connection's loss or after ``timeout``.
 
-        One future and one timer per call (no helper tasks): the ack callback resolves it, the
-        timer fails it with :class:`LocalTimeoutError`, :meth:`_mark_lost` with
+        One future per call (no helper tasks, no timer of its own): the ack callback resolves it,
+        the connection's :class:`~smcp.core._deadlines.Deadlines` fails it with
+        :class:`LocalTimeoutError`, :meth:`_mark_lost` with
         :class:`ConnectionLostError`.
         """
         import socketio
@@ -341,7 +344,7 @@ class Connection:
                 reply.set_result(args[0] if len(args) == 1 else (args or None))
 
         self._waiting[reply] = event
-        timer = loop.call_later(timeout, _expire, reply, event, timeout)
+        self._deadlines.add(reply, timeout, event, timeout)
         try:
             try:
                 await sio.emit(event, data, namespace=self.options.namespace, callback=on_ack)
@@ -349,7 +352,7 @@ class Connection:
                 raise ConnectionLostError(f"the connection dropped before {event} was sent") from None
             return await reply
         finally:
-            timer.cancel()
+            self._deadlines.discard(reply)
             self._waiting.pop(reply, None)
 
     async def emit(self, event: str, data: Any) -> None:

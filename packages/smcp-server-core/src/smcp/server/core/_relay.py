@@ -9,6 +9,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from smcp.core._deadlines import Deadlines
 from smcp.core.errors import InternalError, NotFoundError, RequestTimeoutError, SMCPError
 from smcp.core.events import EVENTS, NAMESPACE, ClientEvent, EventSpec
 from smcp.core.roles import Role
@@ -90,6 +91,7 @@ class Relay:
         self._ids = itertools.count(1)
         self._serving: set[asyncio.Future[None]] = set()
         self._idle: asyncio.Event | None = None
+        self._deadlines = Deadlines(_expire)
 
     def handlers(self) -> dict[str, Handler]:
         """Event name → wrapped handler, for every ``client:*`` event of the table."""
@@ -169,7 +171,8 @@ class Relay:
         if pending is None:
             pending = self.pending[target_sid] = set()
         pending.add(fut)
-        timer = loop.call_later(deadline, _expire, fut)
+        deadlines = self._deadlines
+        deadlines.add(fut, deadline)
         metrics = self._metrics
         metrics.in_flight += 1
         ack_id: int | None = None
@@ -190,7 +193,7 @@ class Relay:
             metrics.in_flight -= 1
             if self._idle is not None and not metrics.in_flight:
                 self._idle.set()
-            timer.cancel()
+            deadlines.discard(fut)
             pending.discard(fut)
             if not pending and self.pending.get(target_sid) is pending:
                 del self.pending[target_sid]
@@ -221,7 +224,7 @@ class Relay:
         on_node = self.by_node.setdefault(node, set())
         on_node.add(fut)
         # A little later than the other node's own deadline, whose timeout answer then wins.
-        timer = loop.call_later(deadline + 0.5, _expire, fut)
+        self._deadlines.add(fut, deadline + 0.5)
         metrics = self._metrics
         metrics.in_flight += 1
         try:
@@ -241,7 +244,7 @@ class Relay:
             metrics.in_flight -= 1
             if self._idle is not None and not metrics.in_flight:
                 self._idle.set()
-            timer.cancel()
+            self._deadlines.discard(fut)
             self.remote.pop(rid, None)
             for table, key, group in ((self.pending, target.sid, pending), (self.by_node, node, on_node)):
                 group.discard(fut)
