@@ -2,7 +2,7 @@
 
     python bench/stages.py [--calls 300] [--server ours|ours-std] [--computer-loop auto|asyncio|uvloop]
                            [--cpu] [--null-mcp]
-                           [--profile-computer PATH]
+                           [--profile-computer PATH] [--profile-role computer|agent|server]
 
 Starts our server, our Computer (on ``smcp.testing.mcp_servers``' ``toolbox.py stdio``) and an Agent in
 three processes, each with timing hooks (``time.perf_counter_ns``: CLOCK_MONOTONIC, comparable
@@ -14,7 +14,8 @@ client twice: at 16 in flight, and paced to the full stack's calls/s (the load t
 ``--null-mcp`` makes the Computer answer every call with a canned result instead of calling MCP,
 so its CPU per call is what the Computer itself costs;
 ``--profile-computer PATH`` also samples the Computer with py-spy in that window (its figures
-then include py-spy's own load on the machine: profile and measure in separate runs).
+then include py-spy's own load on the machine: profile and measure in separate runs);
+``--profile-role`` samples the Agent (the driver's own process) or the server instead.
 A diagnostic, not part of ``run.py``: the hooks wrap private python-socketio/mcp methods, and
 each mark is a line-buffered write (a few µs, included in the stage it ends).
 To compare with an older checkout, put its ``packages/*/src`` on ``PYTHONPATH``.
@@ -378,6 +379,7 @@ def bare_main(conc: int) -> None:
 CPU_PIDS: dict[str, int] = {}
 CPU_REPORT: list[str] = []
 PROFILE_COMPUTER = ""  # --profile-computer: py-spy raw output path for the c16 window
+PROFILE_ROLE = "computer"  # --profile-role: the process it samples
 
 
 def cpu_ticks(pid: int) -> int:
@@ -434,9 +436,9 @@ async def cpu_window(
     stop = time.perf_counter() + seconds
     done = 0
     spy = None
-    if PROFILE_COMPUTER and "computer" in pids:
+    if PROFILE_COMPUTER and PROFILE_ROLE in pids:
         spy = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(pids["computer"]), "-d", str(int(seconds)), "-r", "200",
+            ["py-spy", "record", "--pid", str(pids[PROFILE_ROLE]), "-d", str(int(seconds)), "-r", "200",
              "-f", "raw", "-o", PROFILE_COMPUTER, "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -636,6 +638,12 @@ def main() -> None:
         metavar="PATH",
         help="implies --cpu; py-spy (raw, 200 Hz) of the Computer during the c16 window to PATH",
     )
+    ap.add_argument(
+        "--profile-role",
+        default="computer",
+        choices=["computer", "agent", "server"],
+        help="the process --profile-computer samples (the agent is this driver's own process)",
+    )
     ap.add_argument("--conc", type=int, default=16, help="calls in flight in the --cpu windows")
     ap.add_argument(
         "--computer-loop", default="auto", choices=["auto", "asyncio", "uvloop"], help="the Computer's --loop"
@@ -648,8 +656,8 @@ def main() -> None:
     ap.add_argument("rest", nargs="*")
     args = ap.parse_args()
     if args.profile_computer:
-        global PROFILE_COMPUTER
-        PROFILE_COMPUTER, args.cpu = args.profile_computer, True
+        global PROFILE_COMPUTER, PROFILE_ROLE
+        PROFILE_COMPUTER, PROFILE_ROLE, args.cpu = args.profile_computer, args.profile_role, True
     if args.role == "driver":
         driver(args)
     elif args.role == "bare":
