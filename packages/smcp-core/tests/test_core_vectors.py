@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import uuid
 from typing import Any
 
 import pytest
@@ -87,3 +88,6 @@ def test_req_ids_are_uuid4_hex_and_unique() -> None:
     ids = {naming.new_req_id() for _ in range(100)}
     assert len(ids) == 100
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    for req_id in ids:
+        parsed = uuid.UUID(hex=req_id)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, req_id)

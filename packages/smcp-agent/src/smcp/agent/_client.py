@@ -245,7 +245,7 @@ class AsyncAgent:
         model = spec.request
         if model is None or not spec.may_send(Role.AGENT):
             raise ConfigError(f"an Agent does not send {spec.name}")
-        if "agent" in model.model_fields:
+        if "agent" in model.__pydantic_fields__:
             fields.setdefault("agent", self.name)
             if "req_id" not in fields:  # not setdefault: a new id costs a uuid4
                 fields["req_id"] = new_req_id()

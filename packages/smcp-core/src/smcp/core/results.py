@@ -84,7 +84,7 @@ def _merge_meta(data: Mapping[str, Any]) -> dict[str, Any] | None:
     merged: dict[str, Any] = {}
     for key in ("meta", "_meta"):
         value = data.get(key)
-        if isinstance(value, Mapping):
+        if value is not None and isinstance(value, Mapping):
             merged.update(value)
     return merged or None
 
@@ -100,7 +100,7 @@ def from_wire(data: Mapping[str, Any]) -> CallToolResult:
 
     content = []
     for item in data.get("content") or ():
-        if isinstance(item, Mapping):
+        if isinstance(item, dict) or isinstance(item, Mapping):  # noqa: SIM101 - the cheap check first
             fixed = {k: v for k, v in item.items() if k not in ("meta", "_meta")}
             meta = _merge_meta(item)
             if meta is not None:
