@@ -4,7 +4,8 @@ A request that waits for an ack needs a deadline, and ``loop.call_later`` per re
 timer handle, a heap push and a cancel on every call, for a timer that almost never fires.
 :class:`Deadlines` keeps each future's due time in a dict and one timer armed at the earliest;
 the timer is moved only when a future is due before it. When it fires, every future due by then
-is expired and the timer is armed at the next due time.
+is expired (a future due within 1 ms of the timer goes with it) and the timer is armed at the
+next due time.
 """
 
 from __future__ import annotations
