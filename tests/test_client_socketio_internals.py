@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -304,3 +305,26 @@ async def test_read_deadline_cancels_only_a_read_that_waited_too_long() -> None:
         task.cancel()
         assert await task == "cancelled from outside"
         assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_ack_arguments_answers_as_python_socketio_does(caplog: pytest.LogCaptureFixture) -> None:
+    from smcp.core._socketio_internals import ack_arguments
+
+    async def pair(a: int, b: int) -> tuple[int, int]:
+        return a, b
+
+    async def cancelled() -> None:
+        raise asyncio.CancelledError
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    log = logging.getLogger("test.ack")
+    assert await ack_arguments(pair, (1, 2), "pair", log) == [1, 2]
+    assert await ack_arguments(lambda x: {"x": x}, [3], "one", log) == [{"x": 3}]
+    assert await ack_arguments(lambda: None, (), "none", log) == []
+    assert await ack_arguments(cancelled, (), "cancelled", log) == []
+    with caplog.at_level(logging.ERROR, logger="test.ack"):
+        assert await ack_arguments(boom, (), "boom", log) is None
+    assert "handler of boom raised" in caplog.text

@@ -27,6 +27,7 @@ __all__ = [
     "TESTED_ENGINEIO",
     "TESTED_SOCKETIO",
     "ReadDeadline",
+    "ack_arguments",
     "client_class",
     "packet_class",
     "socketio_client",
@@ -122,6 +123,24 @@ class ReadDeadline:
         self._timer.cancel()
 
 
+async def ack_arguments(handler: Any, args: Any, event: Any, logger: Any) -> list[Any] | None:
+    """Run one event handler (sync or async) as python-socketio does; return its ack's arguments.
+
+    A tuple is spread over several arguments, ``None`` is none, a cancelled handler is answered
+    with nothing; a handler that raises is logged on ``logger`` and gets no ack (``None``).
+    """
+    try:
+        reply = handler(*args)
+        if inspect.isawaitable(reply):
+            reply = await reply
+    except asyncio.CancelledError:
+        reply = None
+    except Exception:
+        logger.exception("handler of %s raised", event)
+        return None
+    return [] if reply is None else list(reply) if isinstance(reply, tuple) else [reply]
+
+
 @functools.cache
 def _client_packet_class() -> type[Any]:
     return packet_class(fast_json())
@@ -195,17 +214,8 @@ def client_class() -> type[socketio.AsyncClient]:
             task.add_done_callback(running.discard)
 
         async def _run_handler(self, handler: Any, namespace: str, id: int | None, data: list[Any]) -> None:
-            try:
-                reply = handler(*data[1:])
-                if inspect.isawaitable(reply):
-                    reply = await reply
-            except asyncio.CancelledError:
-                reply = None  # as python-socketio: a cancelled handler is answered with nothing
-            except Exception:
-                self.logger.exception("handler of %s raised", data[0])
-                return
-            if id is not None:
-                args = [] if reply is None else list(reply) if isinstance(reply, tuple) else [reply]
+            args = await ack_arguments(handler, data[1:], data[0], self.logger)
+            if id is not None and args is not None:
                 await self._send_packet(self.packet_class(ack_type, namespace=namespace, id=id, data=args))
 
     return SMCPClient

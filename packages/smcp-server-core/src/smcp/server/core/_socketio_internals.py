@@ -15,7 +15,13 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from smcp.core._socketio_internals import TESTED_ENGINEIO, TESTED_SOCKETIO, ReadDeadline, packet_class
+from smcp.core._socketio_internals import (
+    TESTED_ENGINEIO,
+    TESTED_SOCKETIO,
+    ReadDeadline,
+    ack_arguments,
+    packet_class,
+)
 
 if TYPE_CHECKING:
     import socketio
@@ -631,11 +637,12 @@ def oversize_aware_server_class() -> type[Any]:
     - a message python-socketio cannot decode goes to ``on_malformed`` instead of being logged by
       python-engineio as a handler error with its traceback (a client could fill the log);
     - every new Engine.IO socket gets :func:`use_timer_poll`;
-    - an event with a coroutine handler of its own (``handlers[namespace][name]``) runs in one task
-      that awaits the handler and sends its ack, as python-socketio's ``_handle_event_internal``
-      does, without its three layers on every resume (``start_background_task``,
-      ``_handle_event_internal``, ``_trigger_event`` and its handler lookup); catch-alls,
-      namespace classes, sync handlers and ``async_handlers=False`` keep python-socketio's path.
+    - an event with a handler of its own (``handlers[namespace][name]``) runs in one task that
+      runs the handler and sends its ack (:func:`~smcp.core._socketio_internals.ack_arguments`,
+      shared with the clients), as python-socketio's ``_handle_event_internal`` does, without its
+      layers on every resume (``start_background_task``, ``_handle_event_internal``,
+      ``_trigger_event`` and its handler lookup); catch-alls, namespace classes and
+      ``async_handlers=False`` keep python-socketio's path.
 
     Relies on: ``AsyncServer._handle_eio_connect(eio_sid, environ)``,
     ``_handle_eio_message(eio_sid, data)`` (decoding the packet and awaiting only the dispatch, not
@@ -665,7 +672,6 @@ def oversize_aware_server_class() -> type[Any]:
                 self._smcp_limit = limit
                 self._smcp_reserved = on_reserved
                 self._smcp_malformed = on_malformed
-                self._smcp_async: dict[Any, bool] = {}  # handler -> is a coroutine function
 
             async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
                 use_timer_poll(self.eio, eio_sid)
@@ -693,9 +699,7 @@ def oversize_aware_server_class() -> type[Any]:
                     return
                 namespace = namespace or "/"
                 handler = self.handlers.get(namespace, {}).get(name) if self.async_handlers else None
-                if handler is not None and (is_async := self._smcp_async.get(handler)) is None:
-                    is_async = self._smcp_async[handler] = inspect.iscoroutinefunction(handler)
-                if handler is None or not is_async:  # catch-alls, namespace classes, sync handlers
+                if handler is None:  # catch-alls, namespace classes, async_handlers=False
                     await super()._handle_event(eio_sid, namespace, id, data)
                     return
                 manager = self.manager
@@ -712,15 +716,8 @@ def oversize_aware_server_class() -> type[Any]:
             async def _smcp_run(  # noqa: PLR0917 - _handle_event_internal's arguments, in its order
                 self, handler: Any, sid: str, eio_sid: str, namespace: str, id: int | None, data: list[Any]
             ) -> None:
-                try:
-                    reply = await handler(sid, *data[1:])
-                except asyncio.CancelledError:
-                    reply = None  # as python-socketio: a cancelled handler is answered with nothing
-                except Exception:
-                    self.logger.exception("handler of %s raised", data[0])
-                    return
-                if id is not None:
-                    args = [] if reply is None else list(reply) if isinstance(reply, tuple) else [reply]
+                args = await ack_arguments(handler, (sid, *data[1:]), data[0], self.logger)
+                if id is not None and args is not None:
                     ack = self.packet_class(ack_type, namespace=namespace, id=id, data=args)
                     await self._send_packet(eio_sid, ack)
 
