@@ -378,7 +378,7 @@ def bare_main(conc: int) -> None:
 
 CPU_PIDS: dict[str, int] = {}
 CPU_REPORT: list[str] = []
-PROFILE_COMPUTER = ""  # --profile-computer: py-spy raw output path for the c16 window
+PROFILE_PATH = ""  # --profile-computer: py-spy raw output path for the c16 window
 PROFILE_ROLE = "computer"  # --profile-role: the process it samples
 
 
@@ -436,10 +436,10 @@ async def cpu_window(
     stop = time.perf_counter() + seconds
     done = 0
     spy = None
-    if PROFILE_COMPUTER and PROFILE_ROLE in pids:
+    if PROFILE_PATH and PROFILE_ROLE in pids:
         spy = subprocess.Popen(
             ["py-spy", "record", "--pid", str(pids[PROFILE_ROLE]), "-d", str(int(seconds)), "-r", "200",
-             "-f", "raw", "-o", PROFILE_COMPUTER, "--nonblocking"],
+             "-f", "raw", "-o", PROFILE_PATH, "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
     global MEASURING
@@ -656,8 +656,8 @@ def main() -> None:
     ap.add_argument("rest", nargs="*")
     args = ap.parse_args()
     if args.profile_computer:
-        global PROFILE_COMPUTER, PROFILE_ROLE
-        PROFILE_COMPUTER, PROFILE_ROLE, args.cpu = args.profile_computer, args.profile_role, True
+        global PROFILE_PATH, PROFILE_ROLE
+        PROFILE_PATH, PROFILE_ROLE, args.cpu = args.profile_computer, args.profile_role, True
     if args.role == "driver":
         driver(args)
     elif args.role == "bare":

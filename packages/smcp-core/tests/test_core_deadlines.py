@@ -9,12 +9,7 @@ import pytest
 
 from smcp.core._deadlines import Deadlines
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+pytestmark = pytest.mark.anyio  # the root conftest's anyio_backend picks asyncio
 
 
 def _expired(log: list[tuple[Any, ...]]) -> Any:
